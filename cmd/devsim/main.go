@@ -32,6 +32,10 @@ func main() {
 		err = runPlant(ctx, args, log)
 	case "watch":
 		err = runWatch(ctx, args)
+	case "bench":
+		err = runBench(ctx, args)
+	case "baseline-subscriber":
+		err = runBaselineSubscriber(ctx, args)
 	case "help":
 		usage()
 	default:
@@ -48,6 +52,7 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage:
   devsim run   [flags]   start the simulated plant and Kafka until interrupted (devsim run -h for flags)
   devsim watch [flags]   print a live line of a running gateway and central service (devsim watch -h)
+  devsim bench [flags]   end-to-end harness: the gateway beside a do-nothing MQTT subscriber (devsim bench -h)
 `)
 }
 
