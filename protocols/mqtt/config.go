@@ -1,0 +1,350 @@
+package mqtt
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/fieldgate/fieldgate"
+)
+
+// Config is one MQTT input: one broker connection with its subscriptions.
+//
+//	- name: plant-sensors
+//	  broker: ssl://broker.plant.local:8883
+//	  username: gateway-07
+//	  password: ${file:/etc/fieldgate/mqtt.pass}
+//	  tls: {ca_file: /etc/fieldgate/ca.pem}
+//	  subscriptions:
+//	    - topic: plant/{line}/{device}/telemetry
+//	      device: "{line}/{device}"
+//	      timestamp: {path: ts, format: unix_ms}
+type Config struct {
+	// Name is the input's unique name, used in logs, metrics and dead letters ("mqtt:<name>"). Required.
+	Name string `yaml:"name"`
+	// Broker is the broker URL: tcp://host:1883, or ssl://host:8883 (also mqtts:// and tls://) for TLS. Required.
+	Broker string `yaml:"broker"`
+	// ClientID identifies the session at the broker. Default "fieldgate-<name>". It must stay fixed, so that the
+	// broker keeps the session (queued and unacknowledged messages) across gateway restarts, and it must be unique
+	// per broker: a second client with the same id takes the session over.
+	ClientID string `yaml:"client_id"`
+	// CleanSession drops the broker-side session on every connect. Default false: a persistent session, so that
+	// QoS 1/2 messages published while the gateway is down, or received but not yet committed, are delivered
+	// again. Note that a persistent session also keeps the subscriptions of an earlier configuration; their
+	// messages become dead letters ("topic matches no subscription") until the session is cleaned once.
+	CleanSession bool `yaml:"clean_session"`
+	// Username and Password authenticate to the broker. A password over plain tcp:// is allowed, with a warning.
+	Username string           `yaml:"username"`
+	Password fieldgate.Secret `yaml:"password"`
+	// TLS configures the TLS client; an ssl://, mqtts:// or tls:// broker URL turns it on.
+	TLS fieldgate.TLSConfig `yaml:"tls"`
+	// KeepAlive is the MQTT keepalive interval. Default 30s.
+	KeepAlive time.Duration `yaml:"keep_alive"`
+	// ConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK). Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxReconnectInterval caps the exponential backoff between connection attempts. Default 30s (paho's own
+	// default is 10 minutes, which leaves a gateway deaf for that long after a broker restart).
+	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
+	// MaxBatch is the most messages committed in one emit. Default 1024. Messages that arrive while a commit is
+	// running are committed together in the next one, so one fsync serves many messages.
+	MaxBatch int `yaml:"max_batch"`
+	// Subscriptions are the topics to read and how their payloads map to readings. At least one. A message is
+	// mapped by the first subscription, in this order, whose topic filter matches its topic.
+	Subscriptions []Subscription `yaml:"subscriptions"`
+}
+
+// Subscription is one topic pattern and how its messages become readings.
+type Subscription struct {
+	// Topic is an MQTT topic filter whose single-level segments may be named: "plant/{line}/{device}/telemetry".
+	// "+" (unnamed single level) and a final "#" are allowed too. The filter subscribed to is derived ({x} → +).
+	// A named segment must not be empty in a message's topic. Required.
+	Topic string `yaml:"topic"`
+	// QoS is the subscription's maximum QoS: 0, 1 (default) or 2. Messages at QoS 1 and 2 are acknowledged only
+	// after their readings (or their dead letter) are committed; QoS 0 messages can be lost in transit.
+	QoS *byte `yaml:"qos"`
+	// Device names the device of a message, as a template over the named segments: "{line}/{device}".
+	// Default: "{device}" when the topic has a segment named device, else the whole topic.
+	Device string `yaml:"device"`
+	// Format of the payload: "json" (default) or "value" (the payload is one number, bool or string).
+	Format string `yaml:"format"`
+	// Metric is, for "value", a template for the metric name (default: the last segment of the topic); for
+	// "json", an optional template prefixed with "." to every metric name ("env" → "env.temperature").
+	Metric string `yaml:"metric"`
+	// Fields lists the JSON paths to read, with their metric names. Empty: every number, bool and string leaf
+	// becomes a metric named by its dotted path, so fields a sensor adds later flow without a config change.
+	// A path naming an object or array takes every leaf below it, named metric + the rest of the path.
+	Fields []Field `yaml:"fields"`
+	// Timestamp is where a JSON payload carries the time of measurement (the readings' SourceTime). Absent: no
+	// source time, and the gateway's receive time is the event time. When set, a message (or sample) without
+	// it, or with one that does not parse, is a dead letter.
+	Timestamp *Timestamp `yaml:"timestamp"`
+	// Samples is the path of an array of sample objects in a JSON payload; each element is mapped like a message
+	// of its own (fields and timestamp paths are relative to the element), and everything outside the array is
+	// ignored. Requires Timestamp: samples without their own time would all share one identity.
+	Samples string `yaml:"samples"`
+}
+
+// Field is one JSON path read into a metric.
+type Field struct {
+	Path   string `yaml:"path"`   // dotted path, array elements by index: "env.temp", "axes.0"
+	Metric string `yaml:"metric"` // metric name; default: the path
+}
+
+// Timestamp locates and parses the source time in a JSON payload.
+type Timestamp struct {
+	Path string `yaml:"path"` // dotted path of the field, e.g. "ts"
+	// Format is unix_s, unix_ms, unix_us, unix_ns (a JSON number, or a string holding one; unix_s may have a
+	// fraction) or rfc3339 (a string, fraction and any offset allowed). Default unix_ms.
+	Format string `yaml:"format"`
+}
+
+// Payload formats and timestamp formats.
+const (
+	FormatJSON  = "json"
+	FormatValue = "value"
+
+	TimeUnixS   = "unix_s"
+	TimeUnixMS  = "unix_ms"
+	TimeUnixUS  = "unix_us"
+	TimeUnixNS  = "unix_ns"
+	TimeRFC3339 = "rfc3339"
+)
+
+// Defaults applied by New.
+const (
+	DefaultKeepAlive            = 30 * time.Second
+	DefaultConnectTimeout       = 10 * time.Second
+	DefaultMaxReconnectInterval = 30 * time.Second
+	DefaultMaxBatch             = 1024
+	DefaultQoS                  = 1
+)
+
+// withDefaults returns c with every default applied.
+func (c Config) withDefaults() Config {
+	if c.ClientID == "" {
+		c.ClientID = "fieldgate-" + c.Name
+	}
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxReconnectInterval == 0 {
+		c.MaxReconnectInterval = DefaultMaxReconnectInterval
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	subs := make([]Subscription, len(c.Subscriptions))
+	for i, s := range c.Subscriptions {
+		subs[i] = s.withDefaults()
+	}
+	c.Subscriptions = subs
+	return c
+}
+
+func (s Subscription) withDefaults() Subscription {
+	if s.QoS == nil {
+		q := byte(DefaultQoS)
+		s.QoS = &q
+	}
+	if s.Format == "" {
+		s.Format = FormatJSON
+	}
+	if s.Timestamp != nil && s.Timestamp.Format == "" {
+		ts := *s.Timestamp
+		ts.Format = TimeUnixMS
+		s.Timestamp = &ts
+	}
+	return s
+}
+
+// Validate checks the configuration without any I/O. Every problem is a *fieldgate.FieldError naming the YAML
+// field ("subscriptions[1].qos"); several are joined with errors.Join.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fieldgate.FieldErrorf(field, format, a...)) }
+	if c.Name == "" {
+		add("name", "required: a unique name for this input")
+	} else if strings.ContainsAny(c.Name, " \t\n/") {
+		add("name", "%q: no spaces or slashes (it names metrics and dead letters)", c.Name)
+	}
+	if c.Broker == "" {
+		add("broker", "required, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883")
+	} else if u, err := url.Parse(c.Broker); err != nil {
+		add("broker", "%v", err)
+	} else {
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "mqtts", "tcps":
+		default:
+			add("broker", "scheme %q: want tcp://, ssl:// or mqtts:// (websockets are not supported)", u.Scheme)
+		}
+		if u.Host == "" {
+			add("broker", "%q has no host:port", c.Broker)
+		}
+	}
+	if len(c.ClientID) > 65535 {
+		add("client_id", "longer than 65535 bytes")
+	}
+	if c.Password != "" && c.Username == "" {
+		add("password", "set without username")
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, fieldgate.WithField("tls", err))
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"keep_alive", c.KeepAlive}, {"connect_timeout", c.ConnectTimeout}, {"max_reconnect_interval", c.MaxReconnectInterval}} {
+		if d.v < 0 {
+			add(d.field, "negative duration %v", d.v)
+		}
+	}
+	if c.KeepAlive > 0 && c.KeepAlive < time.Second {
+		add("keep_alive", "%v: MQTT counts keepalive in whole seconds; use at least 1s", c.KeepAlive)
+	}
+	if c.MaxBatch < 0 {
+		add("max_batch", "negative")
+	}
+	if len(c.Subscriptions) == 0 {
+		add("subscriptions", "at least one subscription is required")
+	}
+	topics := map[string]int{}
+	for i, s := range c.Subscriptions {
+		field := fmt.Sprintf("subscriptions[%d]", i)
+		if err := s.Validate(); err != nil {
+			errs = append(errs, fieldgate.WithField(field, err))
+			continue
+		}
+		p, _ := parsePattern(s.Topic)
+		if j, dup := topics[p.filter]; dup {
+			add(field+".topic", "filter %q is the same as subscriptions[%d]'s; the second would never match", p.filter, j)
+		} else {
+			topics[p.filter] = i
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Warnings returns configuration that is valid but probably unwise, for the caller to log.
+func (c Config) Warnings() []string {
+	var w []string
+	if c.Password != "" && !c.tlsOn() {
+		w = append(w, fmt.Sprintf("mqtt input %q sends its password in clear text over %s: use ssl:// and tls", c.Name, c.Broker))
+	}
+	if c.TLS.InsecureSkipVerify {
+		w = append(w, fmt.Sprintf("mqtt input %q does not verify the broker's certificate (tls.insecure_skip_verify)", c.Name))
+	}
+	if c.CleanSession {
+		w = append(w, fmt.Sprintf("mqtt input %q uses a clean session: messages published while the gateway is down are lost", c.Name))
+	}
+	for i, s := range c.Subscriptions {
+		if s.QoS != nil && *s.QoS == 0 {
+			w = append(w, fmt.Sprintf("mqtt input %q subscriptions[%d] (%s) uses QoS 0: messages may be lost", c.Name, i, s.Topic))
+		}
+	}
+	return w
+}
+
+func (c Config) tlsOn() bool {
+	if c.TLS.On() {
+		return true
+	}
+	u, err := url.Parse(c.Broker)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "ssl", "tls", "mqtts", "tcps":
+		return true
+	}
+	return false
+}
+
+// Validate checks one subscription; field paths are relative to it.
+func (s Subscription) Validate() error {
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fieldgate.FieldErrorf(field, format, a...)) }
+	p, err := parsePattern(s.Topic)
+	if err != nil {
+		errs = append(errs, fieldgate.WithField("topic", err))
+	}
+	if s.QoS != nil && *s.QoS > 2 {
+		add("qos", "%d: want 0, 1 or 2", *s.QoS)
+	}
+	if err == nil {
+		if _, terr := parseTemplate(s.Device, p); terr != nil {
+			errs = append(errs, fieldgate.WithField("device", terr))
+		}
+		if _, terr := parseTemplate(s.Metric, p); terr != nil {
+			errs = append(errs, fieldgate.WithField("metric", terr))
+		}
+	}
+	format := s.Format
+	if format == "" {
+		format = FormatJSON
+	}
+	switch format {
+	case FormatJSON:
+	case FormatValue:
+		if len(s.Fields) > 0 {
+			add("fields", "only for format json")
+		}
+		if s.Timestamp != nil {
+			add("timestamp", "only for format json (a value payload carries no time)")
+		}
+		if s.Samples != "" {
+			add("samples", "only for format json")
+		}
+	default:
+		add("format", "%q: want json or value", s.Format)
+	}
+	seenPath := map[string]int{}
+	for i, f := range s.Fields {
+		field := fmt.Sprintf("fields[%d]", i)
+		if err := checkPath(f.Path); err != nil {
+			add(field+".path", "%v", err)
+		} else if j, dup := seenPath[f.Path]; dup {
+			add(field+".path", "%q is listed twice (also fields[%d])", f.Path, j)
+		} else {
+			seenPath[f.Path] = i
+		}
+		if len(f.Metric) > fieldgate.MaxNameBytes {
+			add(field+".metric", "longer than %d bytes", fieldgate.MaxNameBytes)
+		}
+	}
+	if s.Timestamp != nil {
+		if err := checkPath(s.Timestamp.Path); err != nil {
+			add("timestamp.path", "%v", err)
+		}
+		switch s.Timestamp.Format {
+		case "", TimeUnixS, TimeUnixMS, TimeUnixUS, TimeUnixNS, TimeRFC3339:
+		default:
+			add("timestamp.format", "%q: want unix_s, unix_ms, unix_us, unix_ns or rfc3339", s.Timestamp.Format)
+		}
+	}
+	if s.Samples != "" {
+		if err := checkPath(s.Samples); err != nil {
+			add("samples", "%v", err)
+		}
+		if s.Timestamp == nil {
+			add("samples", "needs timestamp: samples without their own time would all get the same event time, and the central service would keep only one of them")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("required")
+	case strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, ".."):
+		return fmt.Errorf("%q: empty path segment", p)
+	case len(p) > fieldgate.MaxNameBytes:
+		return fmt.Errorf("longer than %d bytes", fieldgate.MaxNameBytes)
+	}
+	return nil
+}
