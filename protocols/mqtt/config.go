@@ -10,17 +10,17 @@ import (
 	"github.com/fieldgate/fieldgate"
 )
 
-// Config is one MQTT input: one broker connection with its subscriptions.
+// Config is one MQTT input: one broker connection with its subscriptions. In YAML:
 //
-//	- name: plant-sensors
-//	  broker: ssl://broker.plant.local:8883
-//	  username: gateway-07
-//	  password: ${file:/etc/fieldgate/mqtt.pass}
-//	  tls: {ca_file: /etc/fieldgate/ca.pem}
-//	  subscriptions:
-//	    - topic: plant/{line}/{device}/telemetry
-//	      device: "{line}/{device}"
-//	      timestamp: {path: ts, format: unix_ms}
+//	name: plant-sensors
+//	broker: ssl://broker.plant.local:8883
+//	username: gateway-07
+//	password: ${file:/etc/fieldgate/mqtt.pass}
+//	tls: {ca_file: /etc/fieldgate/ca.pem}
+//	subscriptions:
+//	  - topic: plant/{line}/{device}/telemetry
+//	    device: "{line}/{device}"
+//	    timestamp: {path: ts, format: unix_ms}
 type Config struct {
 	// Name is the input's unique name, used in logs, metrics and dead letters ("mqtt:<name>"). Required.
 	Name string `yaml:"name"`
