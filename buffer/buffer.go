@@ -82,6 +82,8 @@ type Buffer struct {
 	next    *round // the round being filled
 	closeMu sync.Once
 
+	counts *walkCounts // what Open counted in an existing file
+
 	stmu  sync.Mutex // guards st
 	st    Stats
 	start time.Time

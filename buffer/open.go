@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,6 +87,16 @@ func (b *Buffer) openChecked() (*bolt.DB, error) {
 			return nil, err
 		}
 	}
+	var counts *walkCounts
+	if existed {
+		// With NoFreelistSync, bbolt's Open walks the whole tree in a goroutine of its own, where a damaged
+		// page panics beyond any recover. Walk it here first, read-only, where a panic is caught.
+		c, err := walk(path, b.cfg.LockTimeout)
+		if err != nil {
+			return nil, err
+		}
+		counts = &c
+	}
 	db, err := openBolt(path, b.cfg.LockTimeout)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -108,12 +119,68 @@ func (b *Buffer) openChecked() (*bolt.DB, error) {
 		}
 		return nil, fmt.Errorf("buffer %s: %w", path, err)
 	}
+	b.counts = counts
 	return db, nil
+}
+
+// walkCounts is what walk counted.
+type walkCounts struct {
+	entries, bytes, dlEntries, dlBytes int64
+}
+
+// walk opens path read-only and reads every key and value of every bucket, with faults turned into panics and
+// panics into a corruptError, and checks that every stored reading decodes. It returns the counts of readings
+// and dead letters. A lock held by another process makes it fail with ErrLocked.
+func walk(path string, lockTimeout time.Duration) (c walkCounts, err error) {
+	db, err := openBolt(path, lockTimeout, true)
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return c, fmt.Errorf("%w: %s: another fieldgate gateway is probably running with this buffer file (no lock after %s)", ErrLocked, path, lockTimeout)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch), errors.As(err, new(*corruptError)):
+		return c, corrupt("%s: %v", path, err)
+	case err != nil:
+		return c, fmt.Errorf("buffer %s: open: %w", path, err)
+	}
+	defer db.Close()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = corrupt("%s: reading it panicked: %v", path, r)
+		}
+	}()
+	err = db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, bk *bolt.Bucket) error {
+			var prev []byte
+			cur := bk.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				if prev != nil && bytes.Compare(prev, k) >= 0 {
+					return fmt.Errorf("bucket %q: key %x after %x", name, k, prev)
+				}
+				prev = append(prev[:0], k...)
+				switch {
+				case bytes.Equal(name, bucketReadings):
+					if _, _, _, err := decodeEntry(k, v); err != nil {
+						return err
+					}
+					c.entries++
+					c.bytes += int64(len(k) + len(v))
+				case bytes.Equal(name, bucketDead):
+					c.dlEntries++
+					c.dlBytes += int64(len(k) + len(v))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return c, corrupt("%s: %v", path, err)
+	}
+	return c, nil
 }
 
 // openBolt opens path with the buffer's bbolt options, turning a panic of bbolt on a damaged file into a
 // corruptError.
-func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
+func openBolt(path string, lockTimeout time.Duration, readOnly ...bool) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -124,6 +191,7 @@ func openBolt(path string, lockTimeout time.Duration) (db *bolt.DB, err error) {
 		Timeout:        lockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		ReadOnly:       len(readOnly) > 0 && readOnly[0],
 	})
 }
 
@@ -216,6 +284,11 @@ func (b *Buffer) load() error {
 		}
 		b.st.Entries, b.st.Bytes = get(keyEntries), get(keyBytes)
 		b.st.DeadLetters, b.st.DeadLetterBytes = get(keyDLEntries), get(keyDLBytes)
+		if c := b.counts; c != nil && (c.entries != b.st.Entries || c.bytes != b.st.Bytes || c.dlEntries != b.st.DeadLetters || c.dlBytes != b.st.DeadLetterBytes) {
+			b.log.Warn("buffer counters in the file differ from what is stored; using the counted values",
+				"path", b.path, "entries", c.entries, "bytes", c.bytes, "counter_entries", b.st.Entries, "counter_bytes", b.st.Bytes)
+			b.st.Entries, b.st.Bytes, b.st.DeadLetters, b.st.DeadLetterBytes = c.entries, c.bytes, c.dlEntries, c.dlBytes
+		}
 		if _, v := tx.Bucket(bucketReadings).Cursor().First(); v != nil {
 			b.st.OldestAppended = entryTime(v)
 		}
