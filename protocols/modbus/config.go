@@ -327,7 +327,6 @@ func (d Device) validate(rtu bool) error {
 			order = o
 		}
 	}
-	_ = order
 	maxRegs, maxBits := DefaultMaxRegisters, DefaultMaxBits
 	if d.MaxRegisters != 0 {
 		if d.MaxRegisters < 1 || d.MaxRegisters > DefaultMaxRegisters {
@@ -377,6 +376,7 @@ func (d Device) validate(rtu bool) error {
 	metrics := map[string]string{}
 	type used struct {
 		path string
+		name string
 		bits uint16 // for bool bits of a register: which bits are taken; 0xffff for a whole register
 	}
 	occupied := make([]map[int]used, 4)
@@ -432,14 +432,14 @@ func (d Device) validate(rtu bool) error {
 			for a := ct.addr; a < ct.addr+ct.width; a++ {
 				if u, taken := occupied[ct.kind][a]; taken && u.bits&mask != 0 {
 					if mask != 0xffff && u.bits != 0xffff {
-						add(tp+".bit", "bit %d of %s %d is also read by %s", ct.dec.Bit, ct.kind, a, u.path)
+						add(tp+".bit", "bit %d of %s %d is also read by %q (%s)", ct.dec.Bit, ct.kind, a, u.name, u.path)
 					} else {
-						add(tp+".address", "%s %d overlaps %s", ct.kind, a, u.path)
+						add(tp+".address", "%s %d overlaps %q (%s)", ct.kind, a, u.name, u.path)
 					}
 					break
 				}
 				u := occupied[ct.kind][a]
-				occupied[ct.kind][a] = used{path: tp, bits: u.bits | mask}
+				occupied[ct.kind][a] = used{path: tp, name: t.Name, bits: u.bits | mask}
 			}
 		}
 	}
