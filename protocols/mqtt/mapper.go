@@ -272,7 +272,7 @@ func (m *Mapper) mapJSON(payload []byte) error {
 		}
 		return nil
 	}
-	return m.finishTime(0)
+	return m.finishTime(m.start)
 }
 
 // finishTime sets the source time of the readings from index start on (one message or one sample).
