@@ -1,0 +1,161 @@
+package forward
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/fieldgate/fieldgate"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultTopic          = "fieldgate.readings"
+	DefaultCompression    = "lz4"
+	DefaultBatchSize      = 2000
+	DefaultProduceTimeout = 30 * time.Second
+	DefaultMinBackoff     = 100 * time.Millisecond
+	DefaultMaxBackoff     = 30 * time.Second
+
+	maxBatchSize = 100_000
+)
+
+// Config is the Kafka output of a gateway (the `kafka:` section of its YAML).
+type Config struct {
+	// Brokers are the seed brokers, "host:port". Required.
+	Brokers []string `yaml:"brokers"`
+	// Topic receives one record per reading. Default "fieldgate.readings". The topic must exist unless the
+	// cluster creates topics on first use.
+	Topic string `yaml:"topic"`
+	// ClientID names the gateway to the brokers (quotas, broker logs). Default "fieldgate-gateway-<gateway id>".
+	ClientID string `yaml:"client_id"`
+	// Compression of record batches: none, snappy, lz4, zstd or gzip. Default lz4: on fieldgate's readings it
+	// compresses about as fast as snappy and packs tighter (see BenchmarkCodec, and README of this package), and
+	// every Kafka since 0.8/0.10 and every mainstream consumer decodes it. zstd packs tighter still at several
+	// times the CPU; gzip is the slowest.
+	Compression string `yaml:"compression"`
+	// BatchSize is how many readings are read from the buffer and produced per round; a round is acknowledged
+	// to the buffer as a whole (its longest acknowledged prefix). Default 2000: beyond it throughput into kfake
+	// grows by less than 10% while the memory held per round grows linearly (BenchmarkForward).
+	BatchSize int `yaml:"batch_size"`
+	// ProduceTimeout bounds one round: records not acknowledged by then are failed, kept in the buffer, and
+	// produced again after a backoff (possibly duplicating what the broker did write). Default 30s.
+	ProduceTimeout time.Duration `yaml:"produce_timeout"`
+	// MinBackoff and MaxBackoff bound the pause after a failed round; it doubles per failure, with jitter.
+	// Defaults 100ms and 30s.
+	MinBackoff time.Duration `yaml:"min_backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// TLS for the broker connections. Off unless enabled or a file is set.
+	TLS fieldgate.TLSConfig `yaml:"tls"`
+	// SASL authentication. Off unless a mechanism is set.
+	SASL SASL `yaml:"sasl"`
+}
+
+// SASL is the broker authentication.
+type SASL struct {
+	// Mechanism is "" (none), "SCRAM-SHA-256", "SCRAM-SHA-512", or "PLAIN" (refused without TLS: it sends the
+	// password in clear).
+	Mechanism string           `yaml:"mechanism"`
+	Username  string           `yaml:"username"`
+	Password  fieldgate.Secret `yaml:"password"`
+}
+
+// Validate checks the configuration without touching the network or the files it names. Errors are
+// *fieldgate.FieldError values (joined) naming the YAML field.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, fieldgate.FieldErrorf("brokers", "at least one broker is required (host:port)"))
+	}
+	for i, b := range c.Brokers {
+		if err := checkHostPort(b); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf("brokers["+strconv.Itoa(i)+"]", "%q: %v", b, err))
+		}
+	}
+	if c.Topic != "" {
+		if err := checkTopic(c.Topic); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf("topic", "%q: %v", c.Topic, err))
+		}
+	}
+	if c.Compression != "" {
+		if _, ok := codecs[c.Compression]; !ok {
+			errs = append(errs, fieldgate.FieldErrorf("compression", "%q is not one of none, snappy, lz4, zstd, gzip", c.Compression))
+		}
+	}
+	if c.BatchSize < 0 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fieldgate.FieldErrorf("batch_size", "%d is out of range: 1 to %d, or 0 for the default %d", c.BatchSize, maxBatchSize, DefaultBatchSize))
+	}
+	if c.ProduceTimeout != 0 && c.ProduceTimeout < 100*time.Millisecond {
+		errs = append(errs, fieldgate.FieldErrorf("produce_timeout", "%s is too short: at least 100ms, or 0 for the default %s", c.ProduceTimeout, DefaultProduceTimeout))
+	}
+	if c.MinBackoff < 0 {
+		errs = append(errs, fieldgate.FieldErrorf("min_backoff", "must not be negative"))
+	}
+	if c.MaxBackoff < 0 {
+		errs = append(errs, fieldgate.FieldErrorf("max_backoff", "must not be negative"))
+	}
+	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
+		errs = append(errs, fieldgate.FieldErrorf("min_backoff", "%s is above max_backoff %s", c.MinBackoff, c.MaxBackoff))
+	}
+	if err := c.TLS.Validate(); err != nil {
+		errs = append(errs, fieldgate.WithField("tls", err))
+	}
+	errs = append(errs, c.SASL.validate(c.TLS.On()))
+	return errors.Join(errs...)
+}
+
+func (s SASL) validate(tlsOn bool) error {
+	var errs []error
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "username/password are set but no mechanism: choose SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN"))
+		}
+		return errors.Join(errs...)
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+	case "PLAIN":
+		if !tlsOn {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "PLAIN sends the password in clear: enable tls, or use SCRAM-SHA-256/512"))
+		}
+	default:
+		errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "%q is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN", s.Mechanism))
+	}
+	if s.Username == "" {
+		errs = append(errs, fieldgate.FieldErrorf("sasl.username", "required with sasl.mechanism %s", s.Mechanism))
+	}
+	if s.Password == "" {
+		errs = append(errs, fieldgate.FieldErrorf("sasl.password", "required with sasl.mechanism %s", s.Mechanism))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return err
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return errors.New("port must be a number from 1 to 65535")
+	}
+	return nil
+}
+
+// checkTopic applies Kafka's rule for topic names.
+func checkTopic(t string) error {
+	if t == "." || t == ".." {
+		return errors.New(`"." and ".." are not topic names`)
+	}
+	if len(t) > 249 {
+		return errors.New("longer than 249 characters")
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return errors.New("only ASCII letters, digits, '.', '_' and '-' are allowed")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,667 @@
+// Package forward drains the gateway's durable log into Kafka.
+//
+// One loop reads the oldest readings from the log, produces them as one round (franz-go, idempotent producer,
+// acks=all, key = device, value = the wire bytes unchanged), and deletes from the log the longest prefix of the
+// round that Kafka acknowledged. Nothing is deleted that Kafka did not acknowledge, so delivery is
+// at-least-once: a round that times out, a broker that fails over, a gateway that dies between the Kafka ack and
+// the log delete all send some readings twice. The central service deduplicates on (device, metric, event time).
+//
+// Per-device order holds: records with the same key go to the same partition, a round is produced in log order,
+// and the next round starts only after every record of the previous one was answered, from the oldest record
+// not yet acknowledged.
+//
+// A record Kafka refuses for good (MESSAGE_TOO_LARGE, INVALID_RECORD, CORRUPT_MESSAGE) becomes a dead letter in
+// the log, and is then deleted; since Kafka answers per batch, an ambiguous refusal is first narrowed down by
+// producing the suspects one at a time. Errors that concern the configuration rather than a record (authorization,
+// authentication, unknown topic) keep everything in the log and are retried with backoff, loudly.
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kslog"
+)
+
+// Log is the durable FIFO the forwarder drains.
+type Log interface {
+	// Scan calls fn for up to max of the oldest entries, in order (seq strictly increasing); key = device,
+	// value = the exact fieldgate wire bytes; both copies fn may keep. It does not block waiting for data.
+	// An error from fn stops the scan and is returned.
+	Scan(max int, fn func(seq uint64, key, value []byte) error) error
+	// Ack deletes every entry with sequence number <= seq.
+	Ack(seq uint64) error
+	// Reject stores a dead letter durably (fieldgate.Reject contract).
+	Reject(ctx context.Context, d fieldgate.DeadLetter) error
+	// Appended is signaled (without blocking the sender) after entries were appended.
+	Appended() <-chan struct{}
+}
+
+// Stats is a snapshot of the forwarder's counters. Counters only grow.
+type Stats struct {
+	Forwarded    uint64 // readings Kafka acknowledged that were deleted from the log
+	DeadLettered uint64 // readings Kafka refused for good, stored as dead letters and deleted from the log
+	// Batches counts produce rounds, whatever their outcome; ProduceSeconds is the sum of their durations (from
+	// the first record handed to the client to the last answer), so ProduceSeconds/Batches is the mean latency.
+	Batches        uint64
+	ProduceSeconds float64
+	// ProduceErrors counts rounds that stopped on an error, by class.
+	ProduceErrors ErrorCounts
+	// LogErrors counts failures of the log itself (Scan, Ack, Reject): the disk, not Kafka.
+	LogErrors uint64
+	InFlight  int // records handed to the Kafka client and not yet answered
+
+	Connected     bool      // the last contact with Kafka (a connection, a round) succeeded
+	LastError     string    // the last error from Kafka or the log, "" if none yet
+	LastErrorTime time.Time // when LastError happened
+	LastSuccess   time.Time // when Kafka last acknowledged a record; zero if never
+}
+
+// ErrorCounts splits produce errors by what they mean for delivery.
+type ErrorCounts struct {
+	// Retriable: the broker is down, slow, failing over, or a round timed out; it heals by itself.
+	Retriable uint64
+	// Fatal: the configuration is refused (authentication, authorization, unknown topic, unsupported codec); it
+	// needs a person, and is retried with backoff meanwhile, so nothing is lost when it is fixed.
+	Fatal uint64
+}
+
+// Forwarder moves readings from a Log to Kafka. Create it with New; call Run once.
+type Forwarder struct {
+	cfg       Config
+	gatewayID string
+	log       *slog.Logger
+	headers   []kgo.RecordHeader
+
+	// extraOpts are appended to the client options; tests use it to shorten metadata ageing and backoffs.
+	extraOpts []kgo.Opt
+	// grace is how long a round that ran out of time waits for the client to fail its records before the client
+	// is closed and replaced.
+	grace time.Duration
+	// idlePoll re-scans an idle log in case an Appended signal was missed.
+	idlePoll time.Duration
+
+	forwarded, deadLettered, batches, retriable, fatal, logErrors atomic.Uint64
+	produceNanos                                                  atomic.Int64
+	inFlight                                                      atomic.Int64
+	connected                                                     atomic.Bool
+
+	mu            sync.Mutex // guards the fields below
+	lastErr       string
+	connErr       error // the last failed connection attempt, nil after a successful one
+	lastErrTime   time.Time
+	lastSuccess   time.Time
+	lastLogged    string
+	lastLoggedAt  time.Time
+	loggedFailing bool
+}
+
+// New checks cfg, applies the defaults and returns a Forwarder. It does no I/O: TLS files are read and brokers
+// are dialed by Run. gatewayID names this gateway in every record's header and in the default client id.
+func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if gatewayID == "" {
+		return nil, errors.New("forward: gateway id is empty")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Topic == "" {
+		cfg.Topic = DefaultTopic
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "fieldgate-gateway-" + gatewayID
+	}
+	if cfg.Compression == "" {
+		cfg.Compression = DefaultCompression
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.ProduceTimeout == 0 {
+		cfg.ProduceTimeout = DefaultProduceTimeout
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	return &Forwarder{
+		cfg:       cfg,
+		gatewayID: gatewayID,
+		log:       log.With("component", "forward", "topic", cfg.Topic),
+		headers: []kgo.RecordHeader{
+			{Key: fieldgate.HeaderGateway, Value: []byte(gatewayID)},
+			{Key: fieldgate.HeaderFormat, Value: []byte(fmt.Sprint(fieldgate.FormatVersion))},
+		},
+		grace:    2 * time.Second,
+		idlePoll: time.Second,
+	}, nil
+}
+
+// Config returns the configuration with defaults applied.
+func (f *Forwarder) Config() Config { return f.cfg }
+
+var codecs = map[string]kgo.CompressionCodec{
+	"none":   kgo.NoCompression(),
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
+	"gzip":   kgo.GzipCompression(),
+}
+
+// roundMaxBytes caps the bytes of one round (beyond its first record), so that memory stays bounded whatever
+// BatchSize and the readings' size are.
+const roundMaxBytes = 4 << 20
+
+// maxRecordBytes is the largest record (and batch) the client builds: Kafka's default max.message.bytes.
+const maxRecordBytes = 1_000_012
+
+func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
+	c := f.cfg
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.WithLogger(kslog.New(f.log.With("component", "kafka"))),
+		kgo.WithHooks(connHook{f}),
+		kgo.DefaultProduceTopic(c.Topic),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// The idempotent producer (the default) never fails a record that may have been sent, so a dead broker
+		// would hold a round forever. Let the round's context fail it: a record may then be written twice, which
+		// the central dedup absorbs; it is never lost, since the log keeps it until Kafka acknowledges it.
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.RecordDeliveryTimeout(max(c.ProduceTimeout, time.Second)),
+		kgo.ProduceRequestTimeout(min(10*time.Second, max(c.ProduceTimeout/2, time.Second))),
+		kgo.ProducerBatchCompression(codecs[c.Compression]),
+		kgo.ProducerBatchMaxBytes(maxRecordBytes),
+		// A round never holds more than BatchSize records nor more than roundMaxBytes plus one record, so the
+		// client never blocks on these limits; they are the guard that keeps memory bounded if it ever would.
+		kgo.MaxBufferedRecords(c.BatchSize),
+		kgo.MaxBufferedBytes(roundMaxBytes + 2*maxRecordBytes),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	tlsCfg, err := c.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	if m := c.SASL.mechanism(); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return append(opts, f.extraOpts...), nil
+}
+
+func (s SASL) mechanism() sasl.Mechanism {
+	switch s.Mechanism {
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha512Mechanism()
+	case "PLAIN":
+		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
+	}
+	return nil
+}
+
+// entry is one log entry of the current round.
+type entry struct {
+	seq        uint64
+	key, value []byte
+}
+
+var errRoundFull = errors.New("round full")
+
+// Run drains l into Kafka until ctx ends, then returns nil. Kafka being unreachable, slow, or refusing the
+// configuration is not an error: Run keeps the readings in the log, logs, reports it in Stats, and retries with
+// backoff. Run returns an error only if the client cannot be built (unreadable TLS files). Every wait is bounded
+// by ProduceTimeout plus a few seconds, and Run returns within a few seconds of ctx's end, with its goroutines
+// and the client's stopped. Run must be called once.
+func (f *Forwarder) Run(ctx context.Context, l Log) error {
+	opts, err := f.clientOpts()
+	if err != nil {
+		return fmt.Errorf("kafka client for %v: %w", f.cfg.Brokers, err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client for %v: %w", f.cfg.Brokers, err)
+	}
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	f.log.Info("forwarding to kafka", "brokers", f.cfg.Brokers, "client_id", f.cfg.ClientID,
+		"compression", f.cfg.Compression, "tls", f.cfg.TLS.On(), "sasl", f.cfg.SASL.Mechanism)
+
+	var (
+		entries   []entry
+		rd        = newRound()
+		bo        = backoff{min: f.cfg.MinBackoff, max: f.cfg.MaxBackoff}
+		isolating bool   // produce one record per round, to tell which record Kafka refuses
+		isolateTo uint64 // ... up to and including this seq
+		idle      = time.NewTimer(f.idlePoll)
+	)
+	defer idle.Stop()
+	for ctx.Err() == nil {
+		n := f.cfg.BatchSize
+		if isolating {
+			n = 1
+		}
+		entries, err = scan(l, entries[:0], n)
+		if err != nil {
+			f.logFailure("read the buffer", err, false)
+			f.logErrors.Add(1)
+			if !sleep(ctx, bo.next()) {
+				return nil
+			}
+			continue
+		}
+		if len(entries) == 0 {
+			idle.Reset(f.idlePoll)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-l.Appended():
+			case <-idle.C:
+			}
+			continue
+		}
+
+		if !f.produce(ctx, cl, rd, entries) {
+			// The client did not answer within the grace period: close it, which fails what it holds, and start
+			// a fresh one (a new producer id: what it resends may duplicate, never reorder, what the old one wrote).
+			cl.Close()
+			cl = nil
+			answered := rd.wait(5 * time.Second)
+			if !answered {
+				f.log.Error("kafka client did not answer its records after being closed; abandoning them (they stay in the buffer)")
+				rd = newRound()
+			}
+			if ctx.Err() != nil {
+				if answered {
+					f.settle(context.WithoutCancel(ctx), l, entries, rd.errs[:len(entries)], false)
+				}
+				return nil
+			}
+			if cl, err = kgo.NewClient(opts...); err != nil {
+				return fmt.Errorf("kafka client for %v: %w", f.cfg.Brokers, err)
+			}
+			if !answered {
+				f.retriable.Add(1)
+				f.logFailure("produce to kafka", errors.New("the client did not answer within produce_timeout; restarted it"), false)
+				if !sleep(ctx, bo.next()) {
+					return nil
+				}
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			// Shutting down: acknowledge what Kafka did acknowledge (a short local write), to save duplicates.
+			f.settle(context.WithoutCancel(ctx), l, entries, rd.errs[:len(entries)], false)
+			return nil
+		}
+		res := f.settle(ctx, l, entries, rd.errs[:len(entries)], true)
+		switch {
+		case res.isolateTo > 0:
+			isolating, isolateTo = true, max(isolateTo, res.isolateTo)
+		case isolating && res.acked && entries[0].seq >= isolateTo:
+			isolating = false
+		}
+		if res.acked {
+			bo.reset()
+		}
+		if res.failed {
+			if !sleep(ctx, bo.next()) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// scan reads up to n entries, and at most about roundMaxBytes (always at least one entry).
+func scan(l Log, dst []entry, n int) ([]entry, error) {
+	size := 0
+	err := l.Scan(n, func(seq uint64, key, value []byte) error {
+		if len(dst) > 0 && size+len(key)+len(value) > roundMaxBytes {
+			return errRoundFull
+		}
+		size += len(key) + len(value)
+		dst = append(dst, entry{seq: seq, key: key, value: value})
+		return nil
+	})
+	if errors.Is(err, errRoundFull) {
+		err = nil
+	}
+	return dst, err
+}
+
+// round holds the records of one produce round and their outcomes. Its records and promises are reused, so a
+// round costs no allocation per record once it has grown.
+type round struct {
+	recs     []kgo.Record
+	errs     []error
+	promises []func(*kgo.Record, error)
+	pending  atomic.Int64
+	done     chan struct{}
+}
+
+func newRound() *round { return &round{} }
+
+func (r *round) reset(n int) {
+	for i := len(r.recs); i < n; i++ {
+		r.recs = append(r.recs, kgo.Record{})
+		r.errs = append(r.errs, nil)
+		r.promises = append(r.promises, func(_ *kgo.Record, err error) {
+			r.errs[i] = err
+			if r.pending.Add(-1) == 0 {
+				close(r.done)
+			}
+		})
+	}
+	clear(r.errs[:n])
+	r.pending.Store(int64(n))
+	r.done = make(chan struct{})
+}
+
+// wait waits up to d for every record of the round to be answered.
+func (r *round) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// produce hands the round to the client and waits for every answer, at most ProduceTimeout plus the grace
+// period. It returns false if the client still holds records then.
+func (f *Forwarder) produce(ctx context.Context, cl *kgo.Client, rd *round, entries []entry) bool {
+	rctx, cancel := context.WithTimeout(ctx, f.cfg.ProduceTimeout)
+	defer cancel()
+	rd.reset(len(entries))
+	start := time.Now()
+	f.inFlight.Store(int64(len(entries)))
+	defer f.inFlight.Store(0)
+	for i, e := range entries {
+		rd.recs[i] = kgo.Record{Key: e.key, Value: e.value, Headers: f.headers, Topic: f.cfg.Topic}
+		cl.Produce(rctx, &rd.recs[i], rd.promises[i])
+	}
+	defer func() {
+		f.batches.Add(1)
+		f.produceNanos.Add(int64(time.Since(start)))
+	}()
+	select {
+	case <-rd.done:
+		return true
+	case <-rctx.Done():
+	}
+	if ctx.Err() != nil {
+		return false // shutting down: closing the client is the quickest way to get the answers
+	}
+	// The round's context failing makes the client fail the records it holds (AllowIdempotentProduceCancellation),
+	// at its next decision point; give it a moment.
+	return rd.wait(f.grace)
+}
+
+type settled struct {
+	acked     bool   // some prefix was deleted from the log
+	failed    bool   // the round stopped on an error: back off before the next
+	isolateTo uint64 // > 0: a multi-record round had refused records, up to this seq
+}
+
+// settle acknowledges the longest prefix of the round that Kafka acknowledged or that became dead letters.
+func (f *Forwarder) settle(ctx context.Context, l Log, entries []entry, errs []error, report bool) settled {
+	var (
+		res       settled
+		last      uint64
+		nOK, nBad int
+		stopErr   error
+		stopClass errClass
+	)
+scan:
+	for i, e := range entries {
+		err := errs[i]
+		if err == nil {
+			last, nOK = e.seq, nOK+1
+			continue
+		}
+		class := classify(err)
+		if class != classRecord {
+			stopErr, stopClass = err, class
+			break
+		}
+		if len(entries) > 1 {
+			// Kafka answers per batch: this record may be innocent. Find the last refused one, and produce them
+			// one by one from the first.
+			for j := len(entries) - 1; j >= i; j-- {
+				if errs[j] != nil && classify(errs[j]) == classRecord {
+					res.isolateTo = entries[j].seq
+					break
+				}
+			}
+			break scan
+		}
+		d := fieldgate.DeadLetter{
+			Time:    time.Now(),
+			Source:  "forward",
+			Origin:  fmt.Sprintf("kafka topic %s, buffer seq %d, key %q", f.cfg.Topic, e.seq, e.key),
+			Reason:  "Kafka refused the record: " + err.Error(),
+			Payload: e.value,
+		}
+		if rerr := l.Reject(ctx, d); rerr != nil {
+			f.logErrors.Add(1)
+			f.logFailure("store a dead letter", rerr, false)
+			res.failed = true
+			break
+		}
+		f.log.Warn("kafka refused a record for good; stored it as a dead letter", "seq", e.seq, "key", string(e.key), "err", err)
+		last, nBad = e.seq, nBad+1
+	}
+	if nOK+nBad > 0 {
+		if err := l.Ack(last); err != nil {
+			f.logErrors.Add(1)
+			f.logFailure("delete forwarded readings from the buffer", err, false)
+			return settled{failed: true}
+		}
+		res.acked = true
+		f.forwarded.Add(uint64(nOK))
+		f.deadLettered.Add(uint64(nBad))
+	}
+	if nOK > 0 {
+		f.succeeded()
+	}
+	if stopErr != nil && report {
+		res.failed = true
+		f.mu.Lock()
+		connErr := f.connErr
+		f.mu.Unlock()
+		if errors.Is(stopErr, context.DeadlineExceeded) {
+			stopErr = fmt.Errorf("no answer from kafka within produce_timeout %s: %w", f.cfg.ProduceTimeout, stopErr)
+		}
+		if connErr != nil && stopClass == classRetriable {
+			// A round that timed out says little; the connection error says why.
+			stopErr = fmt.Errorf("%w (last connection error: %w)", stopErr, connErr)
+			if classify(connErr) == classFatal {
+				stopClass = classFatal
+			}
+		}
+		if stopClass == classFatal {
+			f.fatal.Add(1)
+		} else {
+			f.retriable.Add(1)
+		}
+		f.logFailure("produce to kafka", stopErr, stopClass == classFatal)
+		f.connected.Store(false)
+	}
+	return res
+}
+
+type errClass int
+
+const (
+	classRetriable errClass = iota // keep, back off, retry: it heals by itself
+	classFatal                     // keep, back off, retry: the configuration is refused, a person must act
+	classRecord                    // this record can never be written: dead-letter it
+)
+
+// classify decides what an error from producing one record means. It is the one place that does.
+func classify(err error) errClass {
+	var ke *kerr.Error
+	switch {
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.CorruptMessage):
+		return classRecord
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, kgo.ErrRecordRetries), errors.Is(err, kgo.ErrClientClosed),
+		errors.Is(err, kgo.ErrMaxBuffered):
+		return classRetriable
+	case errors.As(err, &ke) && !ke.Retriable:
+		// Authentication, authorization, unknown topic, invalid topic, unsupported compression, a policy
+		// violation, a timestamp out of the broker's range (the gateway's clock): not this record's fault.
+		return classFatal
+	}
+	return classRetriable
+}
+
+// connHook records the outcome of every connection attempt, which carries the cause (refused, TLS, SASL) that a
+// timed-out round does not.
+type connHook struct{ f *Forwarder }
+
+func (h connHook) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, conn net.Conn, err error) {
+	f := h.f
+	if err == nil {
+		f.connected.Store(true)
+		f.mu.Lock()
+		f.connErr = nil
+		f.mu.Unlock()
+		return
+	}
+	addr := net.JoinHostPort(meta.Host, fmt.Sprint(meta.Port))
+	switch {
+	case conn == nil:
+		err = fmt.Errorf("connect to kafka broker %s: %w", addr, err)
+	case f.cfg.SASL.Mechanism != "":
+		// The TCP (and TLS) connection stood; ApiVersions or the SASL exchange failed. A broker answers a bad
+		// password with SASL_AUTHENTICATION_FAILED, or by closing the connection.
+		err = fmt.Errorf("kafka broker %s refused the session (SASL %s as user %q: wrong username, password or mechanism?): %w",
+			addr, f.cfg.SASL.Mechanism, f.cfg.SASL.Username, err)
+	default:
+		err = fmt.Errorf("kafka broker %s: connection set-up failed: %w", addr, err)
+	}
+	f.connected.Store(false)
+	f.mu.Lock()
+	f.connErr = err
+	f.mu.Unlock()
+	f.setError(err)
+}
+
+func (f *Forwarder) succeeded() {
+	now := time.Now()
+	f.connected.Store(true)
+	f.mu.Lock()
+	f.lastSuccess = now
+	recovered := f.loggedFailing
+	f.loggedFailing = false
+	f.lastLogged = ""
+	f.mu.Unlock()
+	if recovered {
+		f.log.Info("kafka accepts records again")
+	}
+}
+
+func (f *Forwarder) setError(err error) {
+	now := time.Now()
+	f.mu.Lock()
+	f.lastErr, f.lastErrTime = err.Error(), now
+	f.mu.Unlock()
+}
+
+// logFailure records err and logs it when it differs from the last one logged, or a minute after that.
+func (f *Forwarder) logFailure(what string, err error, fatal bool) {
+	f.setError(fmt.Errorf("%s: %w", what, err))
+	f.mu.Lock()
+	msg := f.lastErr
+	now := time.Now()
+	logIt := msg != f.lastLogged || now.Sub(f.lastLoggedAt) >= time.Minute
+	if logIt {
+		f.lastLogged, f.lastLoggedAt, f.loggedFailing = msg, now, true
+	}
+	f.mu.Unlock()
+	if !logIt {
+		return
+	}
+	if fatal {
+		f.log.Error("kafka refuses the configuration; readings stay in the buffer until it is fixed", "err", msg)
+	} else {
+		f.log.Warn("cannot forward; readings stay in the buffer and are retried", "err", msg)
+	}
+}
+
+// Stats returns a snapshot of the counters. It is safe to call concurrently with Run.
+func (f *Forwarder) Stats() Stats {
+	s := Stats{
+		Forwarded:      f.forwarded.Load(),
+		DeadLettered:   f.deadLettered.Load(),
+		Batches:        f.batches.Load(),
+		ProduceSeconds: time.Duration(f.produceNanos.Load()).Seconds(),
+		ProduceErrors:  ErrorCounts{Retriable: f.retriable.Load(), Fatal: f.fatal.Load()},
+		LogErrors:      f.logErrors.Load(),
+		InFlight:       int(f.inFlight.Load()),
+		Connected:      f.connected.Load(),
+	}
+	f.mu.Lock()
+	s.LastError, s.LastErrorTime, s.LastSuccess = f.lastErr, f.lastErrTime, f.lastSuccess
+	f.mu.Unlock()
+	return s
+}
+
+// backoff doubles from min to max, with "equal jitter": a pause of d is taken as d/2 plus up to d/2 at random,
+// so gateways that lost the same broker do not come back in step.
+type backoff struct {
+	min, max time.Duration
+	cur      time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d or until ctx ends; it reports whether ctx is still alive.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
