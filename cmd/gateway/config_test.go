@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fieldgate/fieldgate"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden .err files of testdata/bad")
+
+// validateFile runs `gateway validate -config path` in process and returns its exit code, stdout and stderr.
+func validateFile(t *testing.T, path string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := realMain(append([]string{"validate"}, append(args, "-config", path)...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// Every bad configuration is refused before anything starts, with the message in its golden file: the file, the
+// line and the field, then what is wrong.
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no bad configs: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".yaml"), func(t *testing.T) {
+			code, out, errOut := validateFile(t, f)
+			if code != exitUsage {
+				t.Fatalf("exit code %d, want %d; stdout:\n%s\nstderr:\n%s", code, exitUsage, out, errOut)
+			}
+			if out != "" {
+				t.Errorf("stdout of a refused config: %q", out)
+			}
+			golden := strings.TrimSuffix(f, ".yaml") + ".err"
+			if *update {
+				if err := os.WriteFile(golden, []byte(errOut), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if errOut != string(want) {
+				t.Errorf("stderr:\n%s\nwant (%s):\n%s", errOut, golden, want)
+			}
+		})
+	}
+}
+
+var refPattern = regexp.MustCompile("\\$\\{(file:)?([^}\\s`]+)\\}")
+
+// Every example in configs/ (but the central service's) loads, validates and builds, so that the examples
+// cannot drift from the code. Each is copied beside stand-ins for the secrets it references.
+func TestExampleConfigs(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range files {
+		base := filepath.Base(f)
+		if strings.HasPrefix(base, "central") {
+			continue
+		}
+		n++
+		t.Run(base, func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			const secret = `s3cr3t: with "yaml" #specials`
+			for _, m := range refPattern.FindAllStringSubmatch(string(raw), -1) {
+				if m[1] == "" {
+					if envName.MatchString(m[2]) {
+						t.Setenv(m[2], secret)
+					}
+					continue
+				}
+				if filepath.IsAbs(m[2]) {
+					continue // in a comment; a real one would fail the load below
+				}
+				p := filepath.Join(dir, m[2])
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path := filepath.Join(dir, base)
+			if err := os.WriteFile(path, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errOut := validateFile(t, path, "-v")
+			if code != exitOK {
+				t.Fatalf("validate %s: exit %d\n%s", base, code, errOut)
+			}
+			if strings.Contains(out, "s3cr3t") || strings.Contains(errOut, "s3cr3t") {
+				t.Errorf("validate printed a secret:\n%s", out)
+			}
+			if !strings.Contains(out, "configuration ok") {
+				t.Errorf("validate output:\n%s", out)
+			}
+			cfg, _, err := loadConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := fmt.Sprintf("%+v %#v", cfg, cfg); strings.Contains(s, "s3cr3t") {
+				t.Errorf("printing the loaded config shows a secret")
+			}
+		})
+	}
+	if n < 2 {
+		t.Fatalf("found %d gateway examples in configs/, want gateway.yaml and demo.yaml at least", n)
+	}
+}
+
+// Secrets are substituted per value after parsing: YAML's special characters in a secret stay in the string,
+// an integer can come from the environment, a password reading "null" is not emptied, and $${ is a literal.
+func TestSubstitution(t *testing.T) {
+	dir := t.TempDir()
+	nasty := "p: #a'\"\n  - x: [y]"
+	if err := os.WriteFile(filepath.Join(dir, "mqtt.pass"), []byte(nasty+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FG_TEST_KAFKA_PASS", "null")
+	t.Setenv("FG_TEST_BATCH", "500")
+	t.Setenv("FG_TEST_USER", "gw-7")
+	cfgText := `gateway_id: gw1
+kafka:
+  brokers: [127.0.0.1:9092]
+  batch_size: ${FG_TEST_BATCH}
+  tls: {enabled: true}
+  sasl:
+    mechanism: SCRAM-SHA-256
+    username: "${FG_TEST_USER}"
+    password: ${FG_TEST_KAFKA_PASS}
+mqtt:
+  - name: sensors
+    broker: tcp://127.0.0.1:1883
+    username: u-${FG_TEST_USER}-$${NOT_SUBSTITUTED}
+    password: ${file:mqtt.pass}
+    subscriptions:
+      - topic: a/{device}
+`
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.MQTT[0].Password.Reveal(); got != nasty {
+		t.Errorf("file secret = %q, want %q", got, nasty)
+	}
+	if got := cfg.Kafka.SASL.Password.Reveal(); got != "null" {
+		t.Errorf(`password "null" became %q`, got)
+	}
+	if cfg.Kafka.BatchSize != 500 {
+		t.Errorf("batch_size from env = %d", cfg.Kafka.BatchSize)
+	}
+	if got, want := cfg.MQTT[0].Username, "u-gw-7-${NOT_SUBSTITUTED}"; got != want {
+		t.Errorf("username = %q, want %q", got, want)
+	}
+	if cfg.Kafka.SASL.Username != "gw-7" {
+		t.Errorf("quoted substitution = %q", cfg.Kafka.SASL.Username)
+	}
+}
+
+// A Problem points at the line of the field, or of its nearest ancestor when the field is absent.
+func TestLineIndexLocate(t *testing.T) {
+	raw := []byte(`gateway_id: gw1
+kafka:
+  brokers: [a:1]
+mqtt:
+  - name: x
+    subscriptions:
+      - topic: t
+      - topic: u
+        qos: 5
+`)
+	_, idx, err := parseConfig("f.yaml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{
+		"mqtt[0].subscriptions[1].qos":    9,
+		"mqtt[0].subscriptions[1].device": 8,
+		"mqtt[0].broker":                  5,
+		"kafka.brokers[0]":                3,
+		"kafka.tls.ca_file":               2,
+		"log.level":                       0,
+	} {
+		if got := idx.line(path); got != want {
+			t.Errorf("line(%s) = %d, want %d", path, got, want)
+		}
+	}
+	ce := idx.locate("f.yaml", fieldgate.WithField("mqtt[0]", fieldgate.FieldErrorf("subscriptions[1].qos", "bad")))
+	if got, want := ce.Error(), "f.yaml:9: mqtt[0].subscriptions[1].qos: bad"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestCLI(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // substring of stdout+stderr
+	}{
+		{nil, exitUsage, "Usage:"},
+		{[]string{"bogus"}, exitUsage, `unknown command "bogus"`},
+		{[]string{"help"}, exitOK, "Exit codes:"},
+		{[]string{"version"}, exitOK, "fieldgate gateway "},
+		{[]string{"--version"}, exitOK, "go1."},
+		{[]string{"run", "-nope"}, exitUsage, "flag provided but not defined"},
+		{[]string{"validate", "-config", "testdata/does-not-exist.yaml"}, exitUsage, "no such file"},
+		{[]string{"validate", "-config", "x.yaml", "extra"}, exitUsage, `unexpected argument "extra"`},
+	} {
+		var out, errOut bytes.Buffer
+		code := realMain(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.out) {
+			t.Errorf("gateway %v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String()+errOut.String(), tc.code, tc.out)
+		}
+	}
+}
+
+// The gateway links no PostgreSQL driver (DESIGN.md: dependencies point inward; the central service owns pgx).
+func TestDependencies(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.Contains(dep, "jackc/pgx") || strings.Contains(dep, "fieldgate/cratedb") || strings.Contains(dep, "fieldgate/window") {
+			t.Errorf("cmd/gateway links %s", dep)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+// Command gateway is fieldgate's edge daemon: it reads MQTT (and Modbus, OPC UA) inputs, commits every reading to
+// a durable bbolt buffer, and forwards the buffer to Kafka.
+//
+// Usage:
+//
+//	gateway run      -config FILE      run until SIGINT or SIGTERM
+//	gateway validate [-v] -config FILE check a configuration, print what would run
+//	gateway version                    print version, commit and Go version (also: gateway --version)
+//
+// Exit codes:
+//
+//	0  stopped cleanly on SIGINT/SIGTERM; or `validate` found the configuration valid
+//	1  runtime failure: another gateway holds the state dir, the buffer or the HTTP listener could not be opened,
+//	   a component failed for good, or shutdown took longer than the stop timeout
+//	2  usage error or invalid configuration (nothing was started)
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+)
+
+// Set at build time: go build -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234". When empty, they come
+// from the module's build information.
+var (
+	version string
+	commit  string
+)
+
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+
+	defaultConfigPath = "/etc/fieldgate/gateway.yaml"
+)
+
+const usage = `gateway: fieldgate's edge daemon (MQTT, Modbus, OPC UA → durable buffer → Kafka)
+
+Usage:
+  gateway run      [-config FILE]       run until SIGINT or SIGTERM
+  gateway validate [-v] [-config FILE]  check a configuration and print what would run
+  gateway version                       print version, commit and Go version (also: gateway --version)
+  gateway help                          print this text
+
+FILE defaults to ` + defaultConfigPath + `. Values in it may read ${ENV_VAR} or ${file:PATH}.
+
+Exit codes:
+  0  stopped cleanly on SIGINT/SIGTERM, or the configuration is valid
+  1  runtime failure (state dir locked by another gateway, buffer or HTTP listener not opened,
+     a component failed for good, shutdown timed out)
+  2  usage error or invalid configuration (nothing was started)
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		fs := newFlagSet("run", stderr)
+		path := fs.String("config", defaultConfigPath, "configuration `file`")
+		if !parseFlags(fs, rest) {
+			return exitUsage
+		}
+		return runCmd(*path, stderr)
+	case "validate":
+		fs := newFlagSet("validate", stderr)
+		path := fs.String("config", defaultConfigPath, "configuration `file`")
+		verbose := fs.Bool("v", false, "also print each input's plan (the Modbus read plan)")
+		if !parseFlags(fs, rest) {
+			return exitUsage
+		}
+		return validateCmd(*path, *verbose, stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, versionLine())
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gateway "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage of gateway %s:\n", name)
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\n%s", usage)
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return false
+	}
+	return true
+}
+
+type buildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+func getBuildInfo() buildInfo {
+	b := buildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if b.Version == "" {
+			b.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && b.Commit == "" {
+				b.Commit = s.Value
+			}
+			if s.Key == "vcs.modified" && s.Value == "true" && b.Commit != "" && !strings.HasSuffix(b.Commit, "-dirty") && commit == "" {
+				b.Commit += "-dirty"
+			}
+		}
+	}
+	if b.Version == "" {
+		b.Version = "(devel)"
+	}
+	if b.Commit == "" {
+		b.Commit = "unknown"
+	}
+	return b
+}
+
+func versionLine() string {
+	b := getBuildInfo()
+	return fmt.Sprintf("fieldgate gateway %s (commit %s, %s, %s/%s)", b.Version, b.Commit, b.GoVersion, runtime.GOOS, runtime.GOARCH)
+}

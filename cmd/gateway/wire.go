@@ -1,0 +1,171 @@
+package main
+
+// The protocol-specific glue: connection state, metrics and the validate summary of each component. Every
+// component is named here explicitly (no registry), so `grep mqtt.` finds all of it.
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldgate/fieldgate/buffer"
+	"github.com/fieldgate/fieldgate/forward"
+	"github.com/fieldgate/fieldgate/protocols/mqtt"
+)
+
+func maxBytes(cfg *Config) buffer.ByteSize {
+	if cfg.Buffer.MaxBytes != 0 {
+		return cfg.Buffer.MaxBytes
+	}
+	return buffer.DefaultMaxBytes
+}
+
+func mqttConnected(s mqtt.Stats) bool { return s.Connected }
+
+// inputMetrics writes the protocol's own counters of one input.
+func inputMetrics(e emitter, in *input, l []string) {
+	switch s := in.stats().(type) {
+	case mqtt.Stats:
+		e.counter("mqtt_connects_total", "Connections to the broker established (first and reconnects).", s.Connects, l...)
+		e.counter("mqtt_connection_losses_total", "Connections lost, or dropped on purpose after a failed commit.", s.ConnectionLosses, l...)
+		e.counter("mqtt_subscribe_errors_total", "Subscriptions the broker refused or did not confirm.", s.SubscribeErrors, l...)
+		e.counter("mqtt_messages_total", "Messages received.", s.Messages, l...)
+		e.counter("mqtt_redelivered_total", "Messages received again (DUP flag): sent before but not acknowledged.", s.Redelivered, l...)
+		e.counter("mqtt_acked_total", "QoS 1/2 messages acknowledged to the broker after their commit.", s.AckedMessages, l...)
+		e.counter("mqtt_discarded_total", "Queued messages dropped unacknowledged after a failed commit (the broker redelivers them).", s.Discarded, l...)
+		e.counter("mqtt_unrouted_total", "Messages that matched no subscription (stored as dead letters).", s.Unrouted, l...)
+		e.write("mqtt_ack_latency_seconds_total", "Sum of the times from receipt to acknowledgement; divided by mqtt_ack_latency_count_total, the mean.",
+			prometheus.CounterValue, s.AckLatencySeconds, l...)
+		e.counter("mqtt_ack_latency_count_total", "Messages whose receipt-to-acknowledgement time is in mqtt_ack_latency_seconds_total.", s.AckLatencyCount, l...)
+		for _, sub := range s.Subscriptions {
+			sl := append(append([]string(nil), l...), "subscription", sub.Topic)
+			e.counter("mqtt_subscription_messages_total", "Messages received per subscription.", sub.Messages, sl...)
+			e.counter("mqtt_subscription_readings_total", "Readings committed per subscription.", sub.Readings, sl...)
+			e.counter("mqtt_subscription_dead_letters_total", "Dead letters per subscription.", sub.DeadLetters, sl...)
+		}
+	}
+}
+
+func kafkaMetrics(e emitter, g *gateway) {
+	ks := g.fwd.Stats()
+	e.counter("kafka_forwarded_total", "Readings Kafka acknowledged (and the buffer then deleted).", ks.Forwarded)
+	e.counter("kafka_dead_lettered_total", "Readings Kafka refused for good, moved to the dead letters.", ks.DeadLettered)
+	e.counter("kafka_produce_batches_total", "Produce rounds, whatever their outcome.", ks.Batches)
+	e.write("kafka_produce_seconds_total", "Time spent in produce rounds; divided by kafka_produce_batches_total, the mean latency.",
+		prometheus.CounterValue, ks.ProduceSeconds)
+	e.counter("kafka_produce_errors_total", "Produce rounds that stopped on an error, by class: retriable heals by itself, fatal needs a person (both are retried; nothing is lost).",
+		ks.ProduceErrors.Retriable, "class", "retriable")
+	e.counter("kafka_produce_errors_total", "Produce rounds that stopped on an error, by class: retriable heals by itself, fatal needs a person (both are retried; nothing is lost).",
+		ks.ProduceErrors.Fatal, "class", "fatal")
+	e.counter("kafka_log_errors_total", "Failures of the buffer while forwarding (scan, ack, reject).", ks.LogErrors)
+	e.gauge("kafka_in_flight", "Records handed to the Kafka client and not yet answered.", float64(ks.InFlight))
+	e.gauge("kafka_connected", "1 while the last contact with Kafka succeeded.", b2f(ks.Connected))
+	if !ks.LastSuccess.IsZero() {
+		e.gauge("kafka_last_success_timestamp_seconds", "Unix time Kafka last acknowledged a record.", float64(ks.LastSuccess.UnixNano())/1e9)
+	}
+}
+
+// describe prints what `run` would start, for `gateway validate`. Secrets are never printed.
+func (g *gateway) describe(w io.Writer, verbose bool) {
+	c := g.cfg
+	fmt.Fprintf(w, "configuration ok\n")
+	fmt.Fprintf(w, "gateway_id  %s\n", c.GatewayID)
+	fmt.Fprintf(w, "state_dir   %s\n", c.StateDir)
+	fmt.Fprintf(w, "log         %s, %s\n", c.Log.Level, c.Log.Format)
+	fmt.Fprintf(w, "http        %s  (/metrics /healthz /readyz /api/status)\n", c.HTTP.Listen)
+	whenFull := c.Buffer.WhenFull
+	if whenFull == "" {
+		whenFull = buffer.DefaultWhenFull
+	}
+	fmt.Fprintf(w, "buffer      %s  max %s, %s when full\n", c.Buffer.Path, maxBytes(c), whenFull)
+	fc := g.fwd.Config()
+	fmt.Fprintf(w, "kafka       %s  topic %s, compression %s, batch %d, tls %s, sasl %s\n",
+		strings.Join(fc.Brokers, ","), fc.Topic, fc.Compression, fc.BatchSize, onOff(fc.TLS.On()), saslDesc(fc.SASL))
+	fmt.Fprintf(w, "inputs      %d\n", len(g.inputs))
+	for _, mc := range c.MQTT {
+		session := "persistent session"
+		if mc.CleanSession {
+			session = "clean session"
+		}
+		auth := ""
+		if mc.Username != "" {
+			auth = ", user " + mc.Username
+		}
+		fmt.Fprintf(w, "  mqtt %s  %s  client_id %s, %s, tls %s%s\n", mc.Name, mc.Broker, mc.ClientID, session, onOff(mc.TLS.On() || isTLSURL(mc.Broker)), auth)
+		for _, s := range mc.Subscriptions {
+			fmt.Fprintf(w, "    subscribe %s  %s\n", s.Topic, subscriptionDesc(s))
+		}
+	}
+	_ = verbose // TODO(lead): -v prints the Modbus read plan once protocols/modbus lands.
+	for _, warn := range g.warnings() {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func isTLSURL(u string) bool {
+	for _, p := range []string{"ssl://", "tls://", "mqtts://", "tcps://"} {
+		if strings.HasPrefix(u, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func saslDesc(s forward.SASL) string {
+	if s.Mechanism == "" {
+		return "off"
+	}
+	return s.Mechanism + " user " + s.Username
+}
+
+func subscriptionDesc(s mqtt.Subscription) string {
+	qos := byte(mqtt.DefaultQoS)
+	if s.QoS != nil {
+		qos = *s.QoS
+	}
+	format := s.Format
+	if format == "" {
+		format = mqtt.FormatJSON
+	}
+	parts := []string{fmt.Sprintf("qos %d", qos), "format " + format}
+	if s.Device != "" {
+		parts = append(parts, "device "+s.Device)
+	}
+	if s.Metric != "" {
+		parts = append(parts, "metric "+s.Metric)
+	}
+	if format == mqtt.FormatJSON {
+		if len(s.Fields) == 0 {
+			parts = append(parts, "every leaf")
+		} else {
+			fs := make([]string, len(s.Fields))
+			for i, f := range s.Fields {
+				fs[i] = f.Path
+				if f.Metric != "" && f.Metric != f.Path {
+					fs[i] += "→" + f.Metric
+				}
+			}
+			parts = append(parts, "fields "+strings.Join(fs, ","))
+		}
+	}
+	if s.Samples != "" {
+		parts = append(parts, "samples "+s.Samples)
+	}
+	if s.Timestamp != nil {
+		tf := s.Timestamp.Format
+		if tf == "" {
+			tf = mqtt.TimeUnixMS
+		}
+		parts = append(parts, "timestamp "+s.Timestamp.Path+" ("+tf+")")
+	}
+	return strings.Join(parts, ", ")
+}
