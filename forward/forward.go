@@ -18,6 +18,8 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -531,10 +533,17 @@ func classify(err error) errClass {
 	switch {
 	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.InvalidRecord), errors.Is(err, kerr.CorruptMessage):
 		return classRecord
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		// The client gives up on these only after several metadata loads: the topic does not exist and the
+		// cluster does not create it.
+		return classFatal
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, kgo.ErrRecordTimeout), errors.Is(err, kgo.ErrRecordRetries), errors.Is(err, kgo.ErrClientClosed),
 		errors.Is(err, kgo.ErrMaxBuffered):
 		return classRetriable
+	case errors.As(err, new(*tls.CertificateVerificationError)), errors.As(err, new(x509.UnknownAuthorityError)),
+		errors.As(err, new(x509.HostnameError)), errors.As(err, new(x509.CertificateInvalidError)):
+		return classFatal // the broker's certificate is not trusted: the CA or the server name is wrong
 	case errors.As(err, &ke) && !ke.Retriable:
 		// Authentication, authorization, unknown topic, invalid topic, unsupported compression, a policy
 		// violation, a timestamp out of the broker's range (the gateway's clock): not this record's fault.

@@ -648,3 +648,27 @@ func TestSASL(t *testing.T) {
 		t.Logf("last error: %s", st.LastError)
 	})
 }
+
+// A topic that does not exist (and is not created on demand) is a configuration error: kept, counted as fatal,
+// named; once the topic exists, everything lands.
+func TestMissingTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	l := newMemLog()
+	want := fill(t, l, 30, 2, nil)
+	f, _ := newTestForwarder(t, testConfig(c.ListenAddrs()))
+	stop := start(t, f, l)
+	waitFor(t, 15*time.Second, "a fatal error", func() bool { return f.Stats().ProduceErrors.Fatal > 0 })
+	if st := f.Stats(); l.len() != 30 || !strings.Contains(st.LastError, "UNKNOWN_TOPIC_OR_PARTITION") || len(l.deadLetters()) != 0 {
+		t.Fatalf("log %d, stats %+v", l.len(), st)
+	}
+	if err := c.CreateTopic(testTopic, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the log to drain", func() bool { return l.len() == 0 })
+	stop(5 * time.Second)
+	checkLanded(t, landed(t, c, 2), want, true)
+}
