@@ -56,7 +56,10 @@ func TestValidateErrors(t *testing.T) {
 			t := &c.Devices[0].Groups[0].Tags[0]
 			t.Type, t.Length = "string", 10
 		}, "devices[0].groups[0].tags[0].length", "more than one request may read on this device (8)"},
-		{"scaled string", func(c *Config) { t := &c.Devices[0].Groups[0].Tags[0]; t.Type, t.Length, t.Scale = "string", 2, ptr(2.0) }, "devices[0].groups[0].tags[0].scale", "do not apply"},
+		{"scaled string", func(c *Config) {
+			t := &c.Devices[0].Groups[0].Tags[0]
+			t.Type, t.Length, t.Scale = "string", 2, ptr(2.0)
+		}, "devices[0].groups[0].tags[0].scale", "do not apply"},
 		{"address range", func(c *Config) { c.Devices[0].Groups[0].Tags[0].Address = 70000 }, "devices[0].groups[0].tags[0].address", "0 to 65535"},
 		{"past the end", func(c *Config) { c.Devices[0].Groups[0].Tags[0].Address = 65535 }, "devices[0].groups[0].tags[0].address", "runs past address 65535"},
 		{"overlap", func(c *Config) {
