@@ -1,0 +1,513 @@
+package opcua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/ua"
+)
+
+// session is the life of one connection: its subscriptions, publish pipeline, watchdog and poll loops. Any
+// failure that the session cannot repair in place cancels it; the Source then makes a new connection.
+type session struct {
+	src     *Source
+	c       *opcua.Client
+	limits  EffectiveLimits
+	cancel  context.CancelCauseFunc
+	stateCh <-chan opcua.ConnState
+	wg      sync.WaitGroup
+
+	items []item // by client handle - 1
+
+	mu   sync.Mutex // guards subs and acks
+	subs map[uint32]*sub
+	acks []*ua.SubscriptionAcknowledgement
+}
+
+// item is one monitored or polled node of the session.
+type item struct {
+	t     target
+	group *groupState
+	node  *ua.NodeID
+}
+
+// sub is one subscription: one group in subscribe mode.
+type sub struct {
+	g         *groupState
+	handles   []uint32 // client handles of its items
+	id        uint32
+	interval  time.Duration // revised
+	keepAlive uint32        // revised
+	last      atomic.Int64  // unix nanos of the last publish response (data or keep-alive)
+	mu        sync.Mutex
+	nextSeq   uint32
+}
+
+// deadline is how long the watchdog lets the subscription be silent: twice the keep-alive time.
+func (b *sub) deadline() time.Duration {
+	return 2*b.interval*time.Duration(b.keepAlive+1) + 500*time.Millisecond
+}
+
+// start resolves the node ids, creates the subscriptions and starts the session's goroutines.
+func (ss *session) start(ctx context.Context) error {
+	s := ss.src
+	namespaces := ss.c.Namespaces()
+	type groupItems struct {
+		g       *groupState
+		handles []uint32
+	}
+	var groups []groupItems
+	for _, g := range s.groups {
+		gi := groupItems{g: g}
+		for _, n := range g.cfg.Nodes {
+			nid, err := parseNodeID(n.ID, namespaces)
+			if err != nil {
+				s.itemErrors.Add(1)
+				g.failedItems.Add(1)
+				s.log.Error("opcua: node skipped", "group", g.cfg.Name, "node", n.ID, "err", err)
+				continue
+			}
+			ss.items = append(ss.items, item{
+				t:     target{device: n.Device, metric: n.Metric, arraysAsString: n.Arrays == "string"},
+				group: g, node: nid,
+			})
+			gi.handles = append(gi.handles, uint32(len(ss.items)))
+		}
+		groups = append(groups, gi)
+	}
+
+	// Watch the connection: with AutoReconnect off, gopcua reports Disconnected or Closed and stops.
+	ss.wg.Add(1)
+	go func() {
+		defer ss.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case st := <-ss.stateCh:
+				if st == opcua.Disconnected || st == opcua.Closed {
+					ss.cancel(errors.New("connection lost"))
+					return
+				}
+			}
+		}
+	}()
+
+	var subs []*sub
+	for _, gi := range groups {
+		if gi.g.cfg.Mode != GroupSubscribe || len(gi.handles) == 0 {
+			continue
+		}
+		b := &sub{g: gi.g, handles: gi.handles}
+		if err := ss.createSub(ctx, b); err != nil {
+			return err
+		}
+		subs = append(subs, b)
+	}
+	if len(subs) > 0 {
+		// Enough Publish requests in flight that every subscription can answer without waiting for another's.
+		for range min(len(subs)+1, 5) {
+			ss.wg.Add(1)
+			go func() {
+				defer ss.wg.Done()
+				ss.publishLoop(ctx)
+			}()
+		}
+		ss.wg.Add(1)
+		go func() {
+			defer ss.wg.Done()
+			ss.watchdog(ctx)
+		}()
+	}
+	for _, gi := range groups {
+		if gi.g.cfg.Mode != GroupPoll || len(gi.handles) == 0 {
+			continue
+		}
+		gi.g.items.Store(int64(len(gi.handles)))
+		ss.wg.Add(1)
+		go func() {
+			defer ss.wg.Done()
+			ss.pollLoop(ctx, gi.g, gi.handles)
+		}()
+	}
+	return nil
+}
+
+// isSessionError reports whether err means the session or connection is gone (rather than one call failing).
+func isSessionError(err error) bool {
+	var sc ua.StatusCode
+	if errors.As(err, &sc) {
+		switch sc {
+		case ua.StatusBadSessionIDInvalid, ua.StatusBadSessionClosed, ua.StatusBadSessionNotActivated,
+			ua.StatusBadServerNotConnected, ua.StatusBadSecureChannelIDInvalid, ua.StatusBadSecureChannelClosed,
+			ua.StatusBadConnectionClosed, ua.StatusBadCommunicationError, ua.StatusBadServerHalted,
+			ua.StatusBadShutdown:
+			return true
+		}
+		return false
+	}
+	return !errors.Is(err, context.DeadlineExceeded)
+}
+
+func isTooMany(err error) bool {
+	var sc ua.StatusCode
+	return errors.As(err, &sc) && (sc == ua.StatusBadTooManyOperations || sc == ua.StatusBadTCPMessageTooLarge ||
+		sc == ua.StatusBadEncodingLimitsExceeded || sc == ua.StatusBadResponseTooLarge || sc == ua.StatusBadRequestTooLarge)
+}
+
+// send is one service call with the request timeout.
+func (ss *session) send(ctx context.Context, req ua.Request) (ua.Response, error) {
+	var res ua.Response
+	err := ss.c.Send(ctx, req, func(v ua.Response) error {
+		res = v
+		return nil
+	})
+	return res, err
+}
+
+// createSub creates the subscription of b.g on the server and its monitored items, in calls of at most
+// MaxMonitoredItemsPerCall items (halved again when the server still says the call is too large).
+func (ss *session) createSub(ctx context.Context, b *sub) error {
+	s, g := ss.src, b.g.cfg
+	res, err := ss.send(ctx, &ua.CreateSubscriptionRequest{
+		RequestedPublishingInterval: float64(g.PublishingInterval) / float64(time.Millisecond),
+		RequestedLifetimeCount:      3 * g.KeepAliveCount * 4,
+		RequestedMaxKeepAliveCount:  g.KeepAliveCount,
+		MaxNotificationsPerPublish:  10000,
+		PublishingEnabled:           true,
+	})
+	if err != nil {
+		return fmt.Errorf("create subscription for group %s: %w", g.Name, err)
+	}
+	r, ok := res.(*ua.CreateSubscriptionResponse)
+	if !ok || r.SubscriptionID == 0 {
+		return fmt.Errorf("create subscription for group %s: unexpected response %T", g.Name, res)
+	}
+	b.id = r.SubscriptionID
+	b.interval = time.Duration(r.RevisedPublishingInterval * float64(time.Millisecond))
+	if b.interval <= 0 {
+		b.interval = g.PublishingInterval
+	}
+	b.keepAlive = max(r.RevisedMaxKeepAliveCount, 1)
+	b.nextSeq = 1
+	b.last.Store(time.Now().UnixNano())
+	ss.mu.Lock()
+	ss.subs[b.id] = b
+	ss.mu.Unlock()
+	b.g.subscription.Store(b.id)
+
+	filter := dataChangeFilter(g)
+	reqs := make([]*ua.MonitoredItemCreateRequest, 0, len(b.handles))
+	for _, h := range b.handles {
+		it := ss.items[h-1]
+		reqs = append(reqs, &ua.MonitoredItemCreateRequest{
+			ItemToMonitor:  &ua.ReadValueID{NodeID: it.node, AttributeID: ua.AttributeIDValue, DataEncoding: &ua.QualifiedName{}},
+			MonitoringMode: ua.MonitoringModeReporting,
+			RequestedParameters: &ua.MonitoringParameters{
+				ClientHandle:     h,
+				SamplingInterval: float64(g.SamplingInterval) / float64(time.Millisecond),
+				Filter:           filter,
+				QueueSize:        g.QueueSize,
+				DiscardOldest:    *g.DiscardOldest,
+			},
+		})
+	}
+	var ok2, failed int64
+	err = ss.split(ctx, len(reqs), ss.limits.MaxMonitoredItemsPerCall, func(lo, hi int) error {
+		s.itemCalls.Add(1)
+		res, err := ss.send(ctx, &ua.CreateMonitoredItemsRequest{
+			SubscriptionID: b.id, TimestampsToReturn: ua.TimestampsToReturnBoth, ItemsToCreate: reqs[lo:hi],
+		})
+		if err != nil {
+			return err
+		}
+		r, ok := res.(*ua.CreateMonitoredItemsResponse)
+		if !ok || len(r.Results) != hi-lo {
+			return fmt.Errorf("unexpected response %T with %d results for %d items", res, len(r.Results), hi-lo)
+		}
+		for i, res := range r.Results {
+			if res.StatusCode == ua.StatusOK || qualityOf(res.StatusCode) != fieldgate.Bad {
+				ok2++
+				continue
+			}
+			failed++
+			s.itemErrors.Add(1)
+			if failed <= 10 {
+				s.log.Error("opcua: server refused to monitor node", "group", g.Name,
+					"node", ss.items[reqs[lo+i].RequestedParameters.ClientHandle-1].node.String(), "status", res.StatusCode)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create monitored items for group %s: %w", g.Name, err)
+	}
+	b.g.items.Store(ok2)
+	b.g.failedItems.Store(failed)
+	return nil
+}
+
+// split runs call over [0,n) in chunks of at most limit, halving a chunk the server refuses as too large.
+func (ss *session) split(ctx context.Context, n, limit int, call func(lo, hi int) error) error {
+	limit = max(limit, 1)
+	for lo := 0; lo < n; {
+		hi := min(lo+limit, n)
+		err := call(lo, hi)
+		if err != nil && isTooMany(err) && hi-lo > 1 {
+			ss.src.splitRetries.Add(1)
+			limit = (hi - lo) / 2
+			ss.src.log.Warn("opcua: server refused a call as too large; splitting", "operations", hi-lo, "now", limit, "err", err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		lo = hi
+	}
+	return nil
+}
+
+func dataChangeFilter(g Group) *ua.ExtensionObject {
+	f := &ua.DataChangeFilter{Trigger: ua.DataChangeTriggerStatusValue}
+	switch g.Trigger {
+	case "status":
+		f.Trigger = ua.DataChangeTriggerStatus
+	case "status_value_timestamp":
+		f.Trigger = ua.DataChangeTriggerStatusValueTimestamp
+	}
+	switch g.Deadband {
+	case "absolute":
+		f.DeadbandType = uint32(ua.DeadbandTypeAbsolute)
+		f.DeadbandValue = g.DeadbandValue
+	case "percent":
+		f.DeadbandType = uint32(ua.DeadbandTypePercent)
+		f.DeadbandValue = g.DeadbandValue
+	}
+	if f.Trigger == ua.DataChangeTriggerStatusValue && f.DeadbandType == 0 {
+		return nil // the server's default filter; some servers reject an explicit one on non-numeric nodes
+	}
+	return ua.NewExtensionObject(f)
+}
+
+// deleteSub removes a subscription from the session and, best effort, from the server.
+func (ss *session) deleteSub(ctx context.Context, b *sub) {
+	ss.mu.Lock()
+	delete(ss.subs, b.id)
+	ss.mu.Unlock()
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	ss.send(dctx, &ua.DeleteSubscriptionsRequest{SubscriptionIDs: []uint32{b.id}})
+}
+
+// publishLoop keeps one Publish request in flight and dispatches its response.
+func (ss *session) publishLoop(ctx context.Context) {
+	s := ss.src
+	for ctx.Err() == nil {
+		ss.mu.Lock()
+		acks := ss.acks
+		ss.acks = nil
+		ss.mu.Unlock()
+		if acks == nil {
+			acks = []*ua.SubscriptionAcknowledgement{}
+		}
+		res, err := ss.send(ctx, &ua.PublishRequest{SubscriptionAcknowledgements: acks})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			ss.mu.Lock()
+			ss.acks = append(ss.acks, acks...)
+			ss.mu.Unlock()
+			var sc ua.StatusCode
+			switch {
+			case errors.As(err, &sc) && (sc == ua.StatusBadTimeout || sc == ua.StatusBadNoSubscription ||
+				sc == ua.StatusBadTooManyPublishRequests || sc == ua.StatusBadRequestTimeout):
+				sleep(ctx, 200*time.Millisecond)
+			case errors.Is(err, context.DeadlineExceeded):
+				// the request timed out client side: the watchdog decides whether the subscription is dead
+			default:
+				s.setError(fmt.Errorf("publish: %w", err))
+				ss.cancel(fmt.Errorf("publish: %w", err))
+				return
+			}
+			continue
+		}
+		r, ok := res.(*ua.PublishResponse)
+		if !ok || r.NotificationMessage == nil {
+			continue
+		}
+		ss.handlePublish(r)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// handlePublish accounts one publish response, converts its notifications and queues the readings.
+func (ss *session) handlePublish(r *ua.PublishResponse) {
+	s := ss.src
+	s.publishResponses.Add(1)
+	ss.mu.Lock()
+	b := ss.subs[r.SubscriptionID]
+	ss.mu.Unlock()
+	if b == nil {
+		return // a subscription the watchdog has replaced
+	}
+	now := time.Now()
+	b.last.Store(now.UnixNano())
+	msg := r.NotificationMessage
+	seq := msg.SequenceNumber
+	b.mu.Lock()
+	switch {
+	case len(msg.NotificationData) == 0: // keep-alive: carries the next sequence number
+		s.keepAlives.Add(1)
+		if int32(seq-b.nextSeq) > 0 {
+			s.sequenceGaps.Add(int64(seq - b.nextSeq))
+			b.nextSeq = seq
+		}
+	case seq == b.nextSeq:
+		b.nextSeq = seq + 1
+	case int32(seq-b.nextSeq) > 0:
+		s.sequenceGaps.Add(int64(seq - b.nextSeq))
+		b.nextSeq = seq + 1
+	default:
+		// a message that overtook an earlier one on another Publish request: it was counted as missing
+		s.sequenceGaps.Add(-1)
+	}
+	b.mu.Unlock()
+	if len(msg.NotificationData) == 0 {
+		return
+	}
+	ss.mu.Lock()
+	ss.acks = append(ss.acks, &ua.SubscriptionAcknowledgement{SubscriptionID: r.SubscriptionID, SequenceNumber: seq})
+	ss.mu.Unlock()
+
+	var rs []fieldgate.Reading
+	for _, eo := range msg.NotificationData {
+		if eo == nil {
+			continue
+		}
+		switch n := eo.Value.(type) {
+		case *ua.DataChangeNotification:
+			for _, mi := range n.MonitoredItems {
+				if mi == nil || mi.ClientHandle == 0 || int(mi.ClientHandle) > len(ss.items) {
+					continue
+				}
+				rs = appendReadings(rs, ss.items[mi.ClientHandle-1].t, mi.Value, now)
+			}
+			s.notifications.Add(uint64(len(n.MonitoredItems)))
+		case *ua.StatusChangeNotification:
+			s.log.Warn("opcua: subscription status changed; rebuilding it", "group", b.g.cfg.Name, "status", n.Status)
+			b.last.Store(1) // the watchdog rebuilds it on its next tick
+		}
+	}
+	if len(rs) > 0 {
+		b.g.lastData.Store(now.UnixNano())
+		b.g.readings.Add(uint64(len(rs)))
+		s.q.push(rs)
+	}
+}
+
+// watchdog rebuilds any subscription that has been silent (no data and no keep-alive) for longer than its
+// deadline. A rebuild that fails ends the session.
+func (ss *session) watchdog(ctx context.Context) {
+	s := ss.src
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ss.mu.Lock()
+		var dead []*sub
+		for _, b := range ss.subs {
+			if time.Since(unixTime(b.last.Load())) > b.deadline() {
+				dead = append(dead, b)
+			}
+		}
+		ss.mu.Unlock()
+		for _, b := range dead {
+			s.watchdogRebuilds.Add(1)
+			b.g.rebuilds.Add(1)
+			s.log.Warn("opcua: subscription silent beyond its keep-alive time; rebuilding it", "group", b.g.cfg.Name,
+				"subscription", b.id, "silent_for", time.Since(unixTime(b.last.Load())).Round(time.Millisecond),
+				"deadline", b.deadline())
+			ss.deleteSub(ctx, b)
+			nb := &sub{g: b.g, handles: b.handles}
+			if err := ss.createSub(ctx, nb); err != nil {
+				ss.cancel(fmt.Errorf("rebuild subscription of group %s: %w", b.g.cfg.Name, err))
+				return
+			}
+		}
+	}
+}
+
+// pollLoop reads the group's nodes every poll interval, in calls of at most MaxNodesPerRead nodes.
+func (ss *session) pollLoop(ctx context.Context, g *groupState, handles []uint32) {
+	s := ss.src
+	tick := time.NewTicker(g.cfg.PollInterval)
+	defer tick.Stop()
+	req := make([]*ua.ReadValueID, len(handles))
+	for i, h := range handles {
+		req[i] = &ua.ReadValueID{NodeID: ss.items[h-1].node, AttributeID: ua.AttributeIDValue, DataEncoding: &ua.QualifiedName{}}
+	}
+	for {
+		var rs []fieldgate.Reading
+		err := ss.split(ctx, len(req), ss.limits.MaxNodesPerRead, func(lo, hi int) error {
+			s.reads.Add(1)
+			s.readNodes.Add(uint64(hi - lo))
+			res, err := ss.send(ctx, &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: req[lo:hi]})
+			if err != nil {
+				return err
+			}
+			r, ok := res.(*ua.ReadResponse)
+			if !ok || len(r.Results) != hi-lo {
+				return fmt.Errorf("unexpected read response %T", res)
+			}
+			now := time.Now()
+			for i, dv := range r.Results {
+				rs = appendReadings(rs, ss.items[handles[lo+i]-1].t, dv, now)
+			}
+			return nil
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			err = fmt.Errorf("read group %s: %w", g.cfg.Name, err)
+			s.setError(err)
+			if isSessionError(err) {
+				ss.cancel(err)
+				return
+			}
+			s.log.Error("opcua: poll failed", "err", err)
+		}
+		if len(rs) > 0 {
+			g.lastData.Store(time.Now().UnixNano())
+			g.readings.Add(uint64(len(rs)))
+			s.q.push(rs)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
