@@ -169,7 +169,12 @@ func runCmd(path string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := g.run(ctx, stop); err != nil {
-		log.Error("gateway stopped with an error", "err", err)
+		var se startError
+		if errors.As(err, &se) {
+			log.Error("cannot start: "+se.Error(), "config", path)
+		} else {
+			log.Error("gateway stopped with an error", "err", err)
+		}
 		return exitFailure
 	}
 	return exitOK
@@ -182,15 +187,15 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 	log := g.log
 	g.started = time.Now()
 	if err := os.MkdirAll(filepath.Dir(g.cfg.Buffer.Path), 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
+		return startError{fmt.Errorf("state dir: %w", err)}
 	}
 	buf, err := buffer.Open(g.cfg.Buffer, log.With("component", "buffer"))
 	if errors.Is(err, buffer.ErrLocked) {
-		return fmt.Errorf("another gateway is already running on state dir %s (buffer %s is locked); stop it first, or give this one its own state_dir: %w",
-			g.cfg.StateDir, g.cfg.Buffer.Path, err)
+		return startError{fmt.Errorf("another gateway is already running on state dir %s (buffer %s is locked); stop it first, or give this gateway its own state_dir",
+			g.cfg.StateDir, g.cfg.Buffer.Path)}
 	}
 	if err != nil {
-		return fmt.Errorf("open buffer %s: %w", g.cfg.Buffer.Path, err)
+		return startError{fmt.Errorf("open buffer %s: %w", g.cfg.Buffer.Path, err)}
 	}
 	g.buf = buf
 	defer func() {
@@ -201,7 +206,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 
 	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
 	if err != nil {
-		return fmt.Errorf("http.listen: %w", err)
+		return startError{fmt.Errorf("http.listen: %w", err)}
 	}
 	srv := &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
@@ -283,6 +288,9 @@ func (g *gateway) stopTimedOut(running []string) int {
 		"timeout", stopTimeout, "inputs_still_running", strings.Join(running, ","))
 	return exitFailure
 }
+
+// startError is a failure to start: nothing ran.
+type startError struct{ error }
 
 // validateCmd is `gateway validate`: everything `run` checks before opening anything, and a summary of what
 // would run. It never prints a secret.
