@@ -38,7 +38,8 @@ type ReadResult struct {
 	Raw      []uint16 // registers as read (holding, input)
 	Bits     []bool   // coils or discrete inputs
 	Values   []ReadValue
-	// Interpretations are filled when ReadSpec.Type is empty: every type and order at every address that fits.
+	// Interpretations are filled when ReadSpec.Type is empty and at most 8 registers were read: every type and
+	// order at every address that fits.
 	Interpretations []ReadValue
 }
 
@@ -144,7 +145,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 			v, st := ct.dec.DecodeRegisters(res.Raw[off : off+ct.width])
 			res.Values = append(res.Values, ReadValue{Address: spec.Address + off, Type: ct.dec.Type, Order: ct.dec.Order, Value: v, Status: st})
 		}
-	default:
+	case len(res.Raw) <= 8:
 		res.Interpretations = Interpret(spec.Address, res.Raw)
 	}
 	return res, nil
