@@ -423,7 +423,7 @@ func TestDeadLetterByteCap(t *testing.T) {
 		}
 	}
 	st := b.Stats()
-	// A letter is a bit over 4/3 of its payload (base64); three fit under 256 KiB, four do not.
+	// A letter is a bit over 4/3 of its payload (base64, about 87 KiB): two fit under 256 KiB, three do not.
 	if st.DeadLetters != 2 || st.DeadLetterBytes > int64(256*KiB) || st.DeadLettersDropped != 8 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -115,7 +115,7 @@ func kill9Round(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	acked := map[int]int64{}   // device -> highest value acknowledged
+	acked := map[int]int64{}    // device -> highest value acknowledged
 	maybeDel := map[int]int64{} // device -> highest value Ack may have deleted
 	lines := 0
 	done := make(chan struct{})
@@ -136,7 +136,7 @@ func kill9Round(t *testing.T) {
 			case "del":
 				maybeDel[g] = max(maybeDel[g], v)
 			}
-			if lines++; lines == 2000 {
+			if lines++; lines == 500 {
 				close(enough)
 			}
 		}
@@ -145,7 +145,7 @@ func kill9Round(t *testing.T) {
 	case <-enough:
 	case <-done:
 		t.Fatal("child exited early")
-	case <-time.After(15 * time.Second):
+	case <-time.After(5 * time.Second):
 	}
 	time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
