@@ -1,0 +1,271 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/window"
+)
+
+// Config is the central service's configuration file. Every scalar value may use ${ENV_VAR} and ${file:PATH};
+// every key must be known.
+type Config struct {
+	Kafka KafkaConfig `yaml:"kafka"`
+	// Database is where readings, aggregates and dead letters go. Without database.url the service runs in demo
+	// mode: it prints each closed window as a line on standard output and commits offsets as windows close.
+	Database cratedb.Config `yaml:"database"`
+	Windows  window.Config  `yaml:"windows"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Log      LogConfig      `yaml:"log"`
+}
+
+// KafkaConfig is the consumer side of the gateway's kafka section.
+type KafkaConfig struct {
+	// Brokers are the seed brokers, host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Topic the gateways produce to. Default fieldgate.readings.
+	Topic string `yaml:"topic"`
+	// Group is the consumer group; every instance of the service in one group shares the topic's partitions.
+	// Default fieldgate-central.
+	Group string `yaml:"group"`
+	// ClientID names this instance to the brokers. Default fieldgate-central-<hostname>.
+	ClientID string `yaml:"client_id"`
+	// FetchMaxBytes bounds what one fetch brings into memory (with database.batch_size, the records one poll
+	// returns). Default 16 MiB.
+	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
+	// CommitInterval is how often window checkpoints are saved and offsets committed. Default 1s. A longer
+	// interval means less database work and a longer replay after a crash; never a loss.
+	CommitInterval time.Duration `yaml:"commit_interval"`
+	// SessionTimeout: how long the group waits for a silent member before giving its partitions to the others.
+	// Default 45s.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// TLS for the broker connections. Off unless enabled or a file is set.
+	TLS fieldgate.TLSConfig `yaml:"tls"`
+	// SASL authentication. Off unless a mechanism is set.
+	SASL SASLConfig `yaml:"sasl"`
+}
+
+// SASLConfig is the broker authentication, as on the gateway.
+type SASLConfig struct {
+	// Mechanism is "" (none), "SCRAM-SHA-256", "SCRAM-SHA-512", or "PLAIN" (refused without TLS).
+	Mechanism string           `yaml:"mechanism"`
+	Username  string           `yaml:"username"`
+	Password  fieldgate.Secret `yaml:"password"`
+}
+
+// HTTPConfig is the listener serving /metrics, /healthz and /readyz.
+type HTTPConfig struct {
+	// Listen is host:port; default 127.0.0.1:9101 (loopback only). Empty after defaults is impossible; write
+	// "off" to serve nothing.
+	Listen string `yaml:"listen"`
+}
+
+// LogConfig sets the log output (standard error).
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info (default), warn or error
+	Format string `yaml:"format"` // text (default) or json
+}
+
+const (
+	defaultTopic          = "fieldgate.readings"
+	defaultGroup          = "fieldgate-central"
+	defaultListen         = "127.0.0.1:9101"
+	defaultFetchMaxBytes  = 16 << 20
+	defaultCommitInterval = time.Second
+	defaultSessionTimeout = 45 * time.Second
+)
+
+func (c *Config) applyDefaults() {
+	k := &c.Kafka
+	if k.Topic == "" {
+		k.Topic = defaultTopic
+	}
+	if k.Group == "" {
+		k.Group = defaultGroup
+	}
+	if k.ClientID == "" {
+		host, _ := os.Hostname()
+		k.ClientID = "fieldgate-central-" + host
+	}
+	if k.FetchMaxBytes == 0 {
+		k.FetchMaxBytes = defaultFetchMaxBytes
+	}
+	if k.CommitInterval == 0 {
+		k.CommitInterval = defaultCommitInterval
+	}
+	if k.SessionTimeout == 0 {
+		k.SessionTimeout = defaultSessionTimeout
+	}
+	d := &c.Database
+	if d.Dialect == "" {
+		d.Dialect = cratedb.CrateDB
+	}
+	if d.BatchSize == 0 {
+		d.BatchSize = cratedb.DefaultBatchSize
+	}
+	if d.Linger == 0 {
+		d.Linger = cratedb.DefaultLinger
+	}
+	if d.Shards == 0 {
+		d.Shards = cratedb.DefaultShards
+	}
+	if len(c.Windows.Sizes) == 0 {
+		c.Windows.Sizes = window.DefaultSizes
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = defaultListen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// Validate checks every field and returns every problem as FieldErrors (joined).
+func (c *Config) Validate() error {
+	var errs []error
+	errs = append(errs, fieldgate.WithField("kafka", c.Kafka.validate()))
+	errs = append(errs, fieldgate.WithField("database", c.Database.Validate()))
+	errs = append(errs, fieldgate.WithField("windows", c.Windows.Validate()))
+	if c.HTTP.Listen != "off" {
+		if _, port, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf("http.listen", "%q: want host:port, e.g. 127.0.0.1:9101, or off", c.HTTP.Listen))
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf("http.listen", "%q: bad port", c.HTTP.Listen))
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		errs = append(errs, fieldgate.FieldErrorf("log.level", "%q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fieldgate.FieldErrorf("log.format", "%q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+func (k KafkaConfig) validate() error {
+	var errs []error
+	if len(k.Brokers) == 0 {
+		errs = append(errs, fieldgate.FieldErrorf("brokers", "at least one broker is required (host:port)"))
+	}
+	for i, b := range k.Brokers {
+		host, port, err := net.SplitHostPort(b)
+		if err == nil && host == "" {
+			err = errors.New("missing host")
+		}
+		if p, perr := strconv.Atoi(port); err == nil && (perr != nil || p < 1 || p > 65535) {
+			err = errors.New("port must be a number from 1 to 65535")
+		}
+		if err != nil {
+			errs = append(errs, fieldgate.FieldErrorf(fmt.Sprintf("brokers[%d]", i), "%q: %v", b, err))
+		}
+	}
+	if k.Topic != "" && !validName(k.Topic) {
+		errs = append(errs, fieldgate.FieldErrorf("topic", "%q: only ASCII letters, digits, '.', '_' and '-', at most 249", k.Topic))
+	}
+	if k.Group != "" && len(k.Group) > 255 {
+		errs = append(errs, fieldgate.FieldErrorf("group", "longer than 255 characters"))
+	}
+	if k.FetchMaxBytes < 0 || (k.FetchMaxBytes > 0 && k.FetchMaxBytes < 1<<16) {
+		errs = append(errs, fieldgate.FieldErrorf("fetch_max_bytes", "%d: at least 65536, or 0 for the default", k.FetchMaxBytes))
+	}
+	if k.CommitInterval < 0 || k.CommitInterval > time.Hour {
+		errs = append(errs, fieldgate.FieldErrorf("commit_interval", "%s is outside 0 to 1h", k.CommitInterval))
+	}
+	if k.SessionTimeout != 0 && (k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute) {
+		errs = append(errs, fieldgate.FieldErrorf("session_timeout", "%s is outside 1s to 30m", k.SessionTimeout))
+	}
+	errs = append(errs, fieldgate.WithField("tls", k.TLS.Validate()))
+	s := k.SASL
+	switch s.Mechanism {
+	case "":
+		if s.Username != "" || s.Password != "" {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "username/password are set but no mechanism: choose SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN"))
+		}
+	case "SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN":
+		if s.Mechanism == "PLAIN" && !k.TLS.On() {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "PLAIN sends the password in clear: enable tls, or use SCRAM-SHA-256/512"))
+		}
+		if s.Username == "" {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.username", "required with sasl.mechanism %s", s.Mechanism))
+		}
+		if s.Password == "" {
+			errs = append(errs, fieldgate.FieldErrorf("sasl.password", "required with sasl.mechanism %s", s.Mechanism))
+		}
+	default:
+		errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "%q is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN", s.Mechanism))
+	}
+	return errors.Join(errs...)
+}
+
+func validName(t string) bool {
+	if t == "." || t == ".." || len(t) > 249 {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// kafkaOpts returns the client options for the consumer group, TLS and SASL included.
+func (k KafkaConfig) kafkaOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID(k.ClientID),
+		kgo.ConsumerGroup(k.Group),
+		kgo.ConsumeTopics(k.Topic),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.FetchMaxBytes(k.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(min(k.FetchMaxBytes, 8<<20)),
+		kgo.SessionTimeout(k.SessionTimeout),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+	tc, err := k.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: tc}
+		opts = append(opts, kgo.Dialer(dialer.DialContext))
+	}
+	if m := k.SASL.mechanism(); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+func (s SASLConfig) mechanism() sasl.Mechanism {
+	switch s.Mechanism {
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha512Mechanism()
+	case "PLAIN":
+		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
+	}
+	return nil
+}

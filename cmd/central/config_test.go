@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/cratedb"
+)
+
+func TestExampleConfigs(t *testing.T) {
+	t.Setenv("CENTRAL_DB_URL", "postgres://crate:s3cret-pw@db1:5432/doc")
+	t.Setenv("KAFKA_PASSWORD", "kafka-s3cret")
+	cfg, _, err := loadConfig("../../configs/central.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Database.Dialect != cratedb.CrateDB || cfg.Database.Shards != 6 || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" ||
+		cfg.Windows.OutOfOrderness != 5*time.Second || len(cfg.Windows.Sizes) != 2 || cfg.HTTP.Listen != "127.0.0.1:9101" {
+		t.Errorf("example config decoded as %+v", cfg)
+	}
+	if cfg.Database.URL.Reveal() != "postgres://crate:s3cret-pw@db1:5432/doc" || cfg.Kafka.SASL.Password.Reveal() != "kafka-s3cret" {
+		t.Error("secrets not substituted")
+	}
+	// A config printed or logged never shows the secrets.
+	var out bytes.Buffer
+	newLogger(LogConfig{Format: "json"}, &out).Info("config", "cfg", cfg)
+	if s := out.String(); strings.Contains(s, "s3cret") {
+		t.Errorf("logged config shows a secret: %s", s)
+	}
+
+	t.Setenv("CENTRAL_DB_URL", "")
+	t.Setenv("CENTRAL_DB_DIALECT", "")
+	demo, _, err := loadConfig("../../configs/central-demo.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if demo.Database.URL != "" || demo.Kafka.Brokers[0] != "127.0.0.1:19092" {
+		t.Errorf("demo config decoded as %+v", demo)
+	}
+}
+
+func TestBadConfigs(t *testing.T) {
+	const good = `kafka:
+  brokers: [127.0.0.1:9092]
+database:
+  url: postgres://u@h/db
+windows:
+  sizes: [1m]
+`
+	for _, tc := range []struct {
+		name, yaml string
+		want       []string // substrings of the error, each naming file:line and field
+	}{
+		{"unknown key", good + "http:\n  listn: 1.2.3.4:5\n", []string{"central.yaml:8: http.listn: unknown field (did you mean \"listen\"?)"}},
+		{"no brokers", "kafka: {topic: x}\n", []string{"central.yaml:1: kafka.brokers: at least one broker"}},
+		{"bad broker", "kafka:\n  brokers: [nohost]\n", []string{"central.yaml:2: kafka.brokers[0]:"}},
+		{"dialect", "kafka:\n  brokers: [a:1]\ndatabase:\n  dialect: mysql\n", []string{"central.yaml:4: database.dialect: unknown dialect \"mysql\""}},
+		{"window size", "kafka:\n  brokers: [a:1]\nwindows:\n  sizes: [1m, 7m]\n", []string{"central.yaml:4: windows.sizes[1]: window size 7m0s does not divide 24h"}},
+		{"duration type", good + "  out_of_orderness: soon\n", []string{"central.yaml:7", "out_of_orderness"}},
+		{"plain without tls", "kafka:\n  brokers: [a:1]\n  sasl:\n    mechanism: PLAIN\n    username: u\n    password: p\n", []string{"kafka.sasl.mechanism: PLAIN sends the password in clear"}},
+		{"unset env", "kafka:\n  brokers: [a:1]\ndatabase:\n  url: ${FIELDGATE_NO_SUCH_VAR}\n", []string{"central.yaml:4: database.url: environment variable FIELDGATE_NO_SUCH_VAR is not set"}},
+		{"batch size", "kafka:\n  brokers: [a:1]\ndatabase:\n  batch_size: -3\n", []string{"central.yaml:4: database.batch_size: -3 is outside"}},
+		{"not postgres url", "kafka:\n  brokers: [a:1]\ndatabase:\n  url: mysql://root:hunter2@x/y\n", []string{"central.yaml:4: database.url: want a postgres://"}},
+		{"listen", good + "http:\n  listen: everywhere\n", []string{"central.yaml:8: http.listen"}},
+		{"log level", good + "log: {level: loud}\n", []string{"central.yaml:7: log.level"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "central.yaml")
+			if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := loadConfig(path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error shows a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestCommands(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "central ") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := realMain([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "central ") {
+		t.Errorf("--version: %d %q", code, out.String())
+	}
+	for _, d := range []string{"cratedb", "postgres"} {
+		out.Reset()
+		if code := realMain([]string{"schema", "-dialect", d, "-sizes", "1m,1h"}, &out, &errb); code != 0 {
+			t.Fatalf("schema %s: %d %s", d, code, errb.String())
+		}
+		want, err := cratedb.Schema(cratedb.Dialect(d), "", 0, []time.Duration{time.Minute, time.Hour})
+		if err != nil || out.String() != want {
+			t.Errorf("schema -dialect %s printed something else than cratedb.Schema", d)
+		}
+	}
+	if code := realMain([]string{"schema", "-dialect", "oracle"}, &out, &errb); code != exitUsage {
+		t.Errorf("schema -dialect oracle: exit %d", code)
+	}
+	t.Setenv("CENTRAL_DB_URL", "")
+	t.Setenv("CENTRAL_DB_DIALECT", "")
+	out.Reset()
+	if code := realMain([]string{"validate", "-config", "../../configs/central-demo.yaml"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "demo mode") {
+		t.Errorf("validate: %d %q %q", code, out.String(), errb.String())
+	}
+	if code := realMain([]string{"frobnicate"}, &out, &errb); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+}
+
+// The central binary must not link the gateway's inputs or its buffer; the gateway must not link pgx.
+func TestDependencies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("go list is slow-ish")
+	}
+	deps := func(pkg string) string {
+		cmd := exec.Command("go", "list", "-deps", pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		return string(out)
+	}
+	t.Run("central", func(t *testing.T) {
+		d := deps("./cmd/central")
+		for _, bad := range []string{"go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/simonvetter/modbus", "github.com/gopcua/opcua"} {
+			if strings.Contains(d, bad) {
+				t.Errorf("cmd/central links %s", bad)
+			}
+		}
+		if !strings.Contains(d, "github.com/jackc/pgx/v5") {
+			t.Error("go list output does not look right: no pgx")
+		}
+	})
+	t.Run("gateway", func(t *testing.T) {
+		if _, err := os.Stat("../gateway"); err != nil {
+			t.Skip("cmd/gateway does not exist yet")
+		}
+		if d := deps("./cmd/gateway"); strings.Contains(d, "github.com/jackc/pgx") {
+			t.Error("cmd/gateway links pgx")
+		}
+	})
+}
+
+// FuzzDecodeRecord feeds hostile record values to the loader's decode path: it must never panic, and whatever
+// it accepts must be a valid reading with millisecond times that encodes back to an equal reading.
+func FuzzDecodeRecord(f *testing.F) {
+	good, _ := fieldgate.Encode(fieldgate.Reading{Device: "d", Metric: "m", Value: fieldgate.Float(1.5),
+		SourceTime: time.Unix(1, 123456789), GatewayTime: time.Unix(2, 0)})
+	for _, s := range [][]byte{good, []byte(`{"v":2}`), []byte(`{"v":"1"}`), []byte(`{}`), nil, []byte("\xff\xfe"),
+		[]byte(`{"v":1,"device":"d","metric":"m","type":"int","value":1e400,"quality":"good","gateway_time":"2026-01-01T00:00:00Z"}`),
+		[]byte(`{"v":1,"device":"d","metric":"m","type":"string","value":"x","quality":"bad","gateway_time":"0000-01-01T00:00:00Z"}`)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raw, err := decodeRecord(&kgo.Record{Value: b, Headers: []kgo.RecordHeader{{Key: fieldgate.HeaderGateway, Value: []byte("gw")}}})
+		if err != nil {
+			return
+		}
+		r := raw.Reading
+		if err := r.Validate(); err != nil {
+			t.Fatalf("accepted an invalid reading: %v", err)
+		}
+		if r.GatewayTime.Nanosecond()%1e6 != 0 || r.SourceTime.Nanosecond()%1e6 != 0 || raw.Gateway != "gw" {
+			t.Fatalf("times not truncated to ms or gateway lost: %+v", raw)
+		}
+		enc, err := fieldgate.Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := fieldgate.Decode(enc)
+		if err != nil || !back.Value.Equal(r.Value) || back.Device != r.Device || !back.EventTime().Equal(r.EventTime()) {
+			t.Fatalf("round trip: %+v → %+v (%v)", r, back, err)
+		}
+	})
+}

@@ -1,0 +1,517 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/window"
+)
+
+// store is what the loader needs of the database; *cratedb.Writer is the one implementation. A nil store is demo
+// mode.
+type store interface {
+	WriteRaw(ctx context.Context, rows []cratedb.Raw) ([]cratedb.Rejected, error)
+	WriteAggregates(ctx context.Context, aggs []cratedb.Aggregate) error
+	WriteDeadLetters(ctx context.Context, dls []cratedb.DeadLetter) error
+	ReadWindow(ctx context.Context, device, metric string, start, end time.Time) ([]fieldgate.Reading, error)
+	SaveCheckpoints(ctx context.Context, group, topic string, cps []cratedb.Checkpoint) error
+	LoadCheckpoints(ctx context.Context, group, topic string) (map[int32][]byte, error)
+	Ping(ctx context.Context) error
+}
+
+// loader is the consumer loop: poll → decode → raw upsert → windows → aggregate upserts → checkpoint → commit.
+//
+// Delivery: a record's offset is committed only after (1) its reading is in the raw table or its dead letter in
+// the dead-letter table, (2) every window it belongs to is either still open — then the window holds an earlier
+// offset and the commit stops there — or its aggregate is written, and (3) the window checkpoint of its partition
+// (each device's watermark, which windows were released) is saved. A crash or a rebalance therefore replays
+// exactly the records a still-open window needs, and the restored checkpoint makes windows that were already
+// final come back Late (recomputed from the raw table) instead of being rebuilt from their tail. Every write is
+// an idempotent upsert, so what a replay writes again changes nothing.
+type loader struct {
+	cfg   *Config
+	log   *slog.Logger
+	cl    *kgo.Client
+	db    store     // nil: demo mode
+	out   io.Writer // demo mode: one line per closed window
+	met   *metrics
+	now   func() time.Time
+	retry time.Duration // first backoff of a failed database call
+
+	mu        sync.Mutex // the loop's state, shared with the rebalance callbacks
+	win       *window.Windows
+	assigned  map[int32]bool
+	done      map[int32]int64 // per partition: one past the last record processed
+	committed map[int32]int64
+	hw        map[int32]int64 // high watermarks seen in fetches
+	lastCmt   time.Time
+
+	joined atomic.Bool
+}
+
+func newLoader(cfg *Config, log *slog.Logger, db store, out io.Writer, met *metrics) (*loader, error) {
+	win, err := window.New(cfg.Windows)
+	if err != nil {
+		return nil, err
+	}
+	return &loader{cfg: cfg, log: log, db: db, out: out, met: met, now: time.Now, retry: 100 * time.Millisecond,
+		win: win, assigned: map[int32]bool{}, done: map[int32]int64{}, committed: map[int32]int64{}, hw: map[int32]int64{}}, nil
+}
+
+// clientOpts are the consumer-group options beyond the connection: the rebalance callbacks.
+func (l *loader) clientOpts() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.OnPartitionsAssigned(l.onAssigned),
+		kgo.OnPartitionsRevoked(l.onRevoked),
+		kgo.OnPartitionsLost(l.onLost),
+	}
+}
+
+// run polls until ctx ends. It returns nil then (after committing what is safe), or an error if the loop cannot
+// go on. The client is closed by the caller.
+func (l *loader) run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		recs := l.poll(ctx)
+		if ctx.Err() != nil && len(recs) == 0 {
+			break
+		}
+		t0 := time.Now()
+		l.mu.Lock()
+		err := l.process(ctx, recs)
+		l.mu.Unlock()
+		l.cl.AllowRebalance()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return err
+		}
+		if len(recs) > 0 {
+			l.met.batchSeconds.Observe(time.Since(t0).Seconds())
+		}
+	}
+	// A last commit of what is safe, so a clean restart replays little.
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.commitLocked(cctx, true)
+}
+
+// poll waits up to a second for records (so idle windows still fire), then lingers to fill a batch.
+func (l *loader) poll(ctx context.Context) []*kgo.Record {
+	max := l.cfg.Database.BatchSize
+	var recs []*kgo.Record
+	collect := func(pctx context.Context) {
+		f := l.cl.PollRecords(pctx, max-len(recs))
+		f.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrClientClosed) {
+				return
+			}
+			l.log.Warn("fetch failed", "topic", t, "partition", p, "err", err)
+		})
+		f.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 || p.HighWatermark > 0 {
+				l.mu.Lock()
+				l.hw[p.Partition] = p.HighWatermark
+				l.mu.Unlock()
+			}
+		})
+		recs = append(recs, f.Records()...)
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	collect(pctx)
+	cancel()
+	if len(recs) > 0 && len(recs) < max && l.cfg.Database.Linger > 0 {
+		lctx, cancel := context.WithTimeout(ctx, l.cfg.Database.Linger)
+		for len(recs) < max && lctx.Err() == nil {
+			collect(lctx)
+		}
+		cancel()
+	}
+	return recs
+}
+
+type item struct {
+	rec *kgo.Record
+	r   fieldgate.Reading
+	bad string // reason it goes to the dead-letter table, or ""
+}
+
+// process handles one batch; l.mu is held. It returns only when the batch is written (retrying the database as
+// long as it takes), or with ctx's error.
+func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
+	now := l.now()
+	items := make([]item, len(recs))
+	raws := make([]cratedb.Raw, 0, len(recs))
+	rawItem := make([]int, 0, len(recs)) // raws[i] is items[rawItem[i]]
+	for i, rec := range recs {
+		items[i].rec = rec
+		if !l.assigned[rec.Partition] {
+			// Fetched before a revocation: the new owner reads it.
+			items[i].bad = "-"
+			continue
+		}
+		l.met.consumed.Inc()
+		raw, err := decodeRecord(rec)
+		if err != nil {
+			items[i].bad = err.Error()
+			if errors.Is(err, fieldgate.ErrUnknownVersion) {
+				l.met.deadLetters.WithLabelValues("version").Inc()
+			} else {
+				l.met.deadLetters.WithLabelValues("decode").Inc()
+			}
+			continue
+		}
+		items[i].r = raw.Reading
+		raws = append(raws, raw)
+		rawItem = append(rawItem, i)
+	}
+	if l.db != nil && len(raws) > 0 {
+		var rej []cratedb.Rejected
+		if err := l.retryDB(ctx, "write readings", func() (err error) {
+			rej, err = l.db.WriteRaw(ctx, raws)
+			return err
+		}); err != nil {
+			return err
+		}
+		for _, x := range rej {
+			items[rawItem[x.Index]].bad = "refused by the database: " + x.Reason
+			l.met.deadLetters.WithLabelValues("refused").Inc()
+		}
+		var lat float64
+		t := l.now()
+		for i := range raws {
+			if items[rawItem[i]].bad == "" {
+				lat = max(lat, t.Sub(raws[i].Reading.EventTime()).Seconds())
+			}
+		}
+		l.met.eventToDB.Observe(lat)
+		l.met.written.Add(float64(len(raws) - len(rej)))
+	}
+	var dls []cratedb.DeadLetter
+	for _, it := range items {
+		if it.bad != "" && it.bad != "-" {
+			dls = append(dls, cratedb.DeadLetter{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset,
+				Reason: it.bad, Payload: it.rec.Value, Time: now})
+		}
+	}
+	if len(dls) > 0 {
+		if l.db == nil {
+			for _, d := range dls {
+				l.log.Warn("dead letter", "topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "reason", d.Reason)
+			}
+		} else if err := l.retryDB(ctx, "write dead letters", func() error { return l.db.WriteDeadLetters(ctx, dls) }); err != nil {
+			return err
+		}
+	}
+	for _, it := range items {
+		if it.bad == "-" {
+			continue
+		}
+		if it.bad == "" {
+			switch l.win.Add(it.r, window.Position{Partition: it.rec.Partition, Offset: it.rec.Offset}, now) {
+			case window.Duplicate:
+				l.met.duplicates.Inc()
+			case window.Late:
+				l.met.late.Inc()
+			}
+		}
+		if o := it.rec.Offset + 1; o > l.done[it.rec.Partition] {
+			l.done[it.rec.Partition] = o
+		}
+	}
+	if err := l.fire(ctx, now); err != nil {
+		return err
+	}
+	for p, o := range l.done {
+		if hw, ok := l.hw[p]; ok {
+			l.met.lag.WithLabelValues(itoa(p)).Set(float64(max(hw-o, 0)))
+		}
+	}
+	return l.commitLocked(ctx, false)
+}
+
+// fire writes what the windows have to say now: aggregates, and windows recomputed from the raw table.
+func (l *loader) fire(ctx context.Context, now time.Time) error {
+	aggs := l.win.Fire(now)
+	if len(aggs) == 0 {
+		return nil
+	}
+	rows := make([]cratedb.Aggregate, 0, len(aggs))
+	var recompute []window.Aggregate
+	for _, a := range aggs {
+		if a.Recompute {
+			recompute = append(recompute, a)
+			continue
+		}
+		rows = append(rows, toRow(a))
+	}
+	if l.db == nil {
+		for _, a := range aggs {
+			if a.Final || a.Recompute {
+				l.printWindow(a)
+			}
+		}
+		return nil
+	}
+	for _, a := range recompute {
+		var rs []fieldgate.Reading
+		if err := l.retryDB(ctx, "read window", func() (err error) {
+			rs, err = l.db.ReadWindow(ctx, a.Device, a.Metric, a.Start, a.End)
+			return err
+		}); err != nil {
+			return err
+		}
+		c, ok := window.Compute(a.Device, a.Metric, a.Size, a.Start, rs)
+		if !ok {
+			continue // nothing stored (every reading refused): no row
+		}
+		c.Final = a.Final
+		rows = append(rows, toRow(c))
+		l.met.recomputed.Inc()
+	}
+	if err := l.retryDB(ctx, "write aggregates", func() error { return l.db.WriteAggregates(ctx, rows) }); err != nil {
+		return err
+	}
+	l.met.aggregates.Add(float64(len(rows)))
+	return nil
+}
+
+func toRow(a window.Aggregate) cratedb.Aggregate {
+	return cratedb.Aggregate{Device: a.Device, Metric: a.Metric, Size: a.Size, Start: a.Start, End: a.End,
+		Count: a.Count, BadCount: a.BadCount, NumericCount: a.NumericCount, Min: a.Min, Max: a.Max, Sum: a.Sum,
+		Mean: a.Mean, First: a.First, Last: a.Last, FirstTime: a.FirstTime, LastTime: a.LastTime, Final: a.Final}
+}
+
+// commitLocked saves the window checkpoint of every assigned partition whose safe offset moved, then commits
+// those offsets — at most once per commit interval unless force. l.mu is held.
+func (l *loader) commitLocked(ctx context.Context, force bool) error {
+	if !force && l.now().Sub(l.lastCmt) < l.cfg.Kafka.CommitInterval {
+		return nil
+	}
+	l.lastCmt = l.now()
+	var cps []cratedb.Checkpoint
+	offsets := map[int32]int64{}
+	for p := range l.assigned {
+		if d, ok := l.done[p]; ok {
+			// Records that became dead letters are done too; the windows only know the offsets they were given.
+			l.win.Restore(window.Checkpoint{Partition: p, Offset: d})
+		}
+		cp := l.win.Checkpoint(p)
+		if cp.Offset < 0 {
+			continue
+		}
+		if c, ok := l.committed[p]; ok && cp.Offset <= c {
+			continue
+		}
+		data, err := json.Marshal(cp)
+		if err != nil {
+			return fmt.Errorf("checkpoint of partition %d: %w", p, err)
+		}
+		cps = append(cps, cratedb.Checkpoint{Partition: p, Data: data})
+		offsets[p] = cp.Offset
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if l.db != nil {
+		topic, group := l.cfg.Kafka.Topic, l.cfg.Kafka.Group
+		if err := l.retryDB(ctx, "save checkpoints", func() error { return l.db.SaveCheckpoints(ctx, group, topic, cps) }); err != nil {
+			return err
+		}
+	}
+	commit := map[string]map[int32]kgo.EpochOffset{l.cfg.Kafka.Topic: {}}
+	for p, o := range offsets {
+		commit[l.cfg.Kafka.Topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	var cerr error
+	l.cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					cerr = fmt.Errorf("partition %d: %w", p.Partition, e)
+					continue
+				}
+				l.committed[p.Partition] = offsets[p.Partition]
+				l.met.committed.WithLabelValues(itoa(p.Partition)).Set(float64(offsets[p.Partition]))
+			}
+		}
+	})
+	if cerr != nil {
+		// Not fatal: the next commit covers it, and until then a restart replays a little more.
+		l.log.Warn("offset commit failed", "err", cerr)
+		l.met.commitErrors.Inc()
+	}
+	return nil
+}
+
+// onAssigned restores the window checkpoints of newly assigned partitions before their first record is read.
+func (l *loader) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	l.joined.Store(true)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ps := assigned[l.cfg.Kafka.Topic]
+	var stored map[int32][]byte
+	if l.db != nil && len(ps) > 0 {
+		topic, group := l.cfg.Kafka.Topic, l.cfg.Kafka.Group
+		_ = l.retryDB(ctx, "load checkpoints", func() (err error) {
+			stored, err = l.db.LoadCheckpoints(ctx, group, topic)
+			return err
+		})
+	}
+	for _, p := range ps {
+		l.assigned[p] = true
+		if data, ok := stored[p]; ok {
+			var cp window.Checkpoint
+			if err := json.Unmarshal(data, &cp); err != nil {
+				l.log.Error("stored window checkpoint unreadable; windows of this partition that were final may be rewritten from a partial replay", "partition", p, "err", err)
+				continue
+			}
+			cp.Partition = p
+			l.win.Restore(cp)
+		}
+	}
+	l.log.Info("partitions assigned", "topic", l.cfg.Kafka.Topic, "partitions", ps)
+}
+
+// onRevoked commits what is safe for the revoked partitions and forgets them: the new owner replays the rest.
+func (l *loader) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := l.commitLocked(cctx, true); err != nil {
+		l.log.Warn("commit on revocation failed; the new owner replays more", "err", err)
+	}
+	cancel()
+	l.forgetLocked(revoked[l.cfg.Kafka.Topic])
+	l.log.Info("partitions revoked", "topic", l.cfg.Kafka.Topic, "partitions", revoked[l.cfg.Kafka.Topic])
+}
+
+// onLost forgets partitions taken away without a chance to commit (session expired).
+func (l *loader) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.forgetLocked(lost[l.cfg.Kafka.Topic])
+	l.log.Warn("partitions lost", "topic", l.cfg.Kafka.Topic, "partitions", lost[l.cfg.Kafka.Topic])
+}
+
+func (l *loader) forgetLocked(ps []int32) {
+	for _, p := range ps {
+		l.win.Forget(p)
+		delete(l.assigned, p)
+		delete(l.done, p)
+		delete(l.committed, p)
+		delete(l.hw, p)
+		l.met.lag.DeleteLabelValues(itoa(p))
+		l.met.committed.DeleteLabelValues(itoa(p))
+	}
+}
+
+// retryDB calls fn until it succeeds or ctx ends, backing off up to 5s. While it retries nothing is polled:
+// that is the backpressure on a slow or absent database.
+func (l *loader) retryDB(ctx context.Context, what string, fn func() error) error {
+	wait := l.retry
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			if attempt > 0 {
+				l.log.Info("database answers again", "op", what, "attempts", attempt+1)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.met.dbErrors.Inc()
+		if attempt == 0 || attempt%20 == 0 {
+			l.log.Warn("database call failed; retrying", "op", what, "attempt", attempt+1, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+// decodeRecord turns a Kafka record into the row to store: the reading, its times truncated to the millisecond
+// (the precision of the database and of the windows' identity), and its gateway header. An error wrapping
+// fieldgate.ErrUnknownVersion or naming the broken field sends the record to the dead-letter table.
+func decodeRecord(rec *kgo.Record) (cratedb.Raw, error) {
+	r, err := fieldgate.Decode(rec.Value)
+	if err != nil {
+		return cratedb.Raw{}, err
+	}
+	r.SourceTime, r.GatewayTime = cratedb.Ms(r.SourceTime), cratedb.Ms(r.GatewayTime)
+	return cratedb.Raw{Reading: r, Gateway: header(rec, fieldgate.HeaderGateway)}, nil
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// printWindow writes one closed window as a table line (demo mode).
+func (l *loader) printWindow(a window.Aggregate) {
+	if l.out == nil {
+		return
+	}
+	size := cratedb.SizeName(a.Size)
+	span := a.Start.Format("2006-01-02 15:04:05") + "+" + size
+	if a.Recompute {
+		fmt.Fprintf(l.out, "%-4s %-28s %-24s %s  late reading: recompute needs a database\n", size, trunc(a.Device, 28), trunc(a.Metric, 24), span)
+		return
+	}
+	num := func(f float64) string {
+		if a.NumericCount == 0 || math.IsNaN(f) {
+			return "-"
+		}
+		return fmt.Sprintf("%.4g", f)
+	}
+	last := "-"
+	if !a.LastTime.IsZero() {
+		last = a.Last.String()
+	}
+	fmt.Fprintf(l.out, "%-4s %-28s %-24s %s  n=%-5d bad=%-3d min=%-9s mean=%-9s max=%-9s last=%s\n",
+		size, trunc(a.Device, 28), trunc(a.Metric, 24), span, a.Count, a.BadCount, num(a.Min), num(a.Mean), num(a.Max), trunc(last, 20))
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// partitions returns the assigned partitions, sorted (for logs and tests).
+func (l *loader) partitions() []int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Sorted(maps.Keys(l.assigned))
+}
