@@ -196,7 +196,6 @@ func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 		// client never blocks on these limits; they are the guard that keeps memory bounded if it ever would.
 		kgo.MaxBufferedRecords(c.BatchSize),
 		kgo.MaxBufferedBytes(roundMaxBytes + 2*maxRecordBytes),
-		kgo.ProducerLinger(5 * time.Millisecond),
 	}
 	tlsCfg, err := c.TLS.Build()
 	if err != nil {
@@ -356,31 +355,30 @@ func scan(l Log, dst []entry, n int) ([]entry, error) {
 	return dst, err
 }
 
-// round holds the records of one produce round and their outcomes. Its records and promises are reused, so a
-// round costs no allocation per record once it has grown.
+// round holds the records of one produce round and their outcomes. Its records are reused, so a round costs no
+// allocation per record once it has grown.
 type round struct {
-	recs     []kgo.Record
-	errs     []error
-	promises []func(*kgo.Record, error)
-	pending  atomic.Int64
-	done     chan struct{}
+	recs  []kgo.Record
+	ptrs  []*kgo.Record
+	index map[*kgo.Record]int
+	errs  []error
+	done  chan struct{}
 }
 
-func newRound() *round { return &round{} }
+func newRound() *round { return &round{index: make(map[*kgo.Record]int)} }
 
 func (r *round) reset(n int) {
-	for i := len(r.recs); i < n; i++ {
-		r.recs = append(r.recs, kgo.Record{})
-		r.errs = append(r.errs, nil)
-		r.promises = append(r.promises, func(_ *kgo.Record, err error) {
-			r.errs[i] = err
-			if r.pending.Add(-1) == 0 {
-				close(r.done)
-			}
-		})
+	if n > len(r.recs) {
+		r.recs = make([]kgo.Record, n)
+		r.errs = make([]error, n)
+		r.ptrs = make([]*kgo.Record, n)
+		clear(r.index)
+		for i := range r.recs {
+			r.ptrs[i] = &r.recs[i]
+			r.index[&r.recs[i]] = i
+		}
 	}
 	clear(r.errs[:n])
-	r.pending.Store(int64(n))
 	r.done = make(chan struct{})
 }
 
@@ -401,17 +399,26 @@ func (r *round) wait(d time.Duration) bool {
 func (f *Forwarder) produce(ctx context.Context, cl *kgo.Client, rd *round, entries []entry) bool {
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.ProduceTimeout)
 	defer cancel()
-	rd.reset(len(entries))
-	start := time.Now()
-	f.inFlight.Store(int64(len(entries)))
-	defer f.inFlight.Store(0)
+	n := len(entries)
+	rd.reset(n)
 	for i, e := range entries {
 		rd.recs[i] = kgo.Record{Key: e.key, Value: e.value, Headers: f.headers, Topic: f.cfg.Topic}
-		cl.Produce(rctx, &rd.recs[i], rd.promises[i])
 	}
+	start := time.Now()
+	f.inFlight.Store(int64(n))
+	defer f.inFlight.Store(0)
 	defer func() {
 		f.batches.Add(1)
 		f.produceNanos.Add(int64(time.Since(start)))
+	}()
+	// ProduceSync, rather than Produce per record, because it sends the round at once instead of lingering. It
+	// returns when every record is answered; it runs in its own goroutine so that a client that never answers
+	// cannot hold Run (see Run: the client is then closed, which answers everything).
+	go func() {
+		for _, res := range cl.ProduceSync(rctx, rd.ptrs[:n]...) {
+			rd.errs[rd.index[res.Record]] = res.Err
+		}
+		close(rd.done)
 	}()
 	select {
 	case <-rd.done:
