@@ -25,8 +25,10 @@ func TestEndToEndQoS1(t *testing.T) {
 	mq := startMosquitto(t)
 	k := startKafka(t)
 	env := writeGatewayConfig(t, mq.url, k.addr())
+	t0 := time.Now()
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
+	t.Logf("gateway ready after %s", time.Since(t0).Round(time.Millisecond))
 
 	const n, devices = 3000, 7
 	pub := newPublisher(t, mq.url, devices, true)
@@ -38,7 +40,9 @@ func TestEndToEndQoS1(t *testing.T) {
 		}
 	}
 	// Three readings per message: seq, env.temp, env.ok.
+	t.Logf("published and acknowledged after %s", time.Since(t0).Round(time.Millisecond))
 	ls := consumeUntil(t, k.addr(), 60*time.Second, func(ls []landed) bool { return len(ls) >= 3*n })
+	t.Logf("consumed after %s", time.Since(t0).Round(time.Millisecond))
 	counts := seqCounts(ls, n)
 	checkAckedLanded(t, acked, counts)
 	if len(ls) != 3*n {
@@ -238,7 +242,9 @@ func TestKillDuringStream(t *testing.T) {
 
 	const n, rate = 4000, 500.0 // 8 s; at most ~1 s of it queued at the broker while the gateway is down
 	pub := newPublisher(t, mq.url, 5, false)
+	faults := make(chan struct{})
 	go func() {
+		defer close(faults)
 		time.Sleep(2 * time.Second)
 		code, took := gw.stop(10 * time.Second)
 		t.Logf("SIGTERM mid-stream: exit %d after %s (published %d)", code, took, pub.sent.Load())
@@ -252,6 +258,7 @@ func TestKillDuringStream(t *testing.T) {
 		gw = env.start()
 	}()
 	pub.run(context.Background(), n, rate)
+	<-faults
 	acked := pub.finish()
 	ls := consumeUntil(t, k.addr(), 60*time.Second, allAckedLanded(acked))
 	checkAckedLanded(t, acked, seqCounts(ls, n))
@@ -266,21 +273,31 @@ func TestKillWhileKafkaDown(t *testing.T) {
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
 
-	const n, rate = 3000, 500.0
+	const n, rate = 3500, 500.0
 	pub := newPublisher(t, mq.url, 5, false)
+	faults := make(chan struct{})
 	go func() {
+		defer close(faults)
 		time.Sleep(1 * time.Second)
 		k.stop()
 		t.Logf("kafka stopped (published %d)", pub.sent.Load())
-		time.Sleep(2 * time.Second)
+		time.Sleep(1500 * time.Millisecond)
 		t.Logf("kill -9 with kafka down (published %d)", pub.sent.Load())
 		gw.kill9()
 		gw = env.start()
 		time.Sleep(1500 * time.Millisecond)
+		code, took := gw.stop(10 * time.Second)
+		t.Logf("SIGTERM with kafka down: exit %d after %s (published %d)", code, took, pub.sent.Load())
+		if code != 0 || took > 5*time.Second {
+			t.Errorf("SIGTERM with kafka down: exit %d after %s, want 0 within 5s", code, took)
+		}
+		gw = env.start()
+		time.Sleep(1 * time.Second)
 		k.start()
 		t.Logf("kafka started again (published %d)", pub.sent.Load())
 	}()
 	pub.run(context.Background(), n, rate)
+	<-faults
 	acked := pub.finish()
 	ls := consumeUntil(t, k.addr(), 60*time.Second, allAckedLanded(acked))
 	checkAckedLanded(t, acked, seqCounts(ls, n))
@@ -326,10 +343,36 @@ func TestKafkaOutageAtRate(t *testing.T) {
 	if nAcked != n {
 		t.Errorf("the broker acknowledged %d of %d publishes", nAcked, n)
 	}
-	body := httpGet(t, "http://"+env.httpAddr+"/metrics")
-	t.Logf("gateway metrics after the run:\n%s", grepLines(body, "fieldgate_mqtt_ack_latency\n"+"")+
-		grepLines(body, "fieldgate_buffer_commit")+"\n"+grepLines(body, "fieldgate_mqtt_messages_total"))
-	_ = gw
+	logLatency(t, env)
+}
+
+// logLatency logs the gateway's mean commit time and receipt-to-PUBACK time, which bound its MQTT throughput.
+func logLatency(t *testing.T, env *gatewayEnv) {
+	t.Helper()
+	m := parseMetrics(httpGet(t, "http://"+env.httpAddr+"/metrics"))
+	commits, commitS := m["fieldgate_buffer_commits_total"], m["fieldgate_buffer_commit_seconds_total"]
+	acks, ackS := m[`fieldgate_mqtt_ack_latency_count_total{input="e2e",type="mqtt"}`], m[`fieldgate_mqtt_ack_latency_seconds_total{input="e2e",type="mqtt"}`]
+	if commits > 0 && acks > 0 {
+		t.Logf("gateway: %.0f group commits, mean %.2f ms; %.0f messages acknowledged, mean receipt-to-PUBACK %.2f ms",
+			commits, 1000*commitS/commits, acks, 1000*ackS/acks)
+	}
+}
+
+func parseMetrics(body string) map[string]float64 {
+	m := map[string]float64{}
+	for _, l := range strings.Split(body, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(l[i+1:], 64); err == nil {
+			m[l[:i]] = v
+		}
+	}
+	return m
 }
 
 // A second gateway on the same state dir fails fast with a clear message and exit code 1; the first stops
