@@ -75,7 +75,7 @@ func (s *sliceLog) Ack(seq uint64) error {
 }
 
 func (s *sliceLog) Reject(context.Context, fieldgate.DeadLetter) error { return nil }
-func (s *sliceLog) Appended() <-chan struct{}                         { return nil }
+func (s *sliceLog) Appended() <-chan struct{}                          { return nil }
 
 // BenchmarkForward measures readings/s from a log into kfake (3 partitions, lz4), one op = one reading, next to
 // a baseline in the same run: the same records produced by a bare kgo client with ProduceSync in rounds of the
