@@ -204,11 +204,10 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round) (delta, error) {
 		}
 		maxN, maxB := int64(b.cfg.MaxDeadLetters), int64(b.cfg.MaxDeadLetterBytes)
 		if dlEntries > maxN || dlBytes > maxB {
-			n, sz, err := deleteFrontWhile(dl, func() bool { return dlEntries > maxN || dlBytes > maxB }, &dlEntries, &dlBytes)
+			n, err := deleteFrontWhile(dl, func() bool { return dlEntries > maxN || dlBytes > maxB }, &dlEntries, &dlBytes)
 			if err != nil {
 				return d, fmt.Errorf("drop oldest dead letters: %w", err)
 			}
-			_ = sz
 			d.dlDropped += uint64(n)
 		}
 	}
@@ -254,11 +253,15 @@ func locate(reqs []*appendReq, n int) (*appendReq, int) {
 	panic("buffer: locate out of range")
 }
 
-// deleteFront deletes entries from the front of bk while keep(k) holds (nil: always) and, if need >= 0, until
+// deleteFront deletes entries from the front of bk while cond(k) holds (nil: always) and, if need >= 0, until
 // at least need bytes (key plus value) are freed. It returns the count and bytes deleted.
+//
+// It finds the keys first and then deletes each by key: deleting at a cursor and calling First again walks over
+// the emptied leaves every time, which makes a large delete quadratic.
 func deleteFront(bk *bolt.Bucket, cond func(k []byte) bool, need int64) (n, sz int64, err error) {
+	var keys []uint64
 	c := bk.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.First() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if need >= 0 && sz >= need {
 			break
 		}
@@ -266,28 +269,32 @@ func deleteFront(bk *bolt.Bucket, cond func(k []byte) bool, need int64) (n, sz i
 			break
 		}
 		sz += int64(len(k) + len(v))
-		n++
-		if err := c.Delete(); err != nil {
-			return n, sz, err
+		keys = append(keys, binary.BigEndian.Uint64(k))
+	}
+	return int64(len(keys)), sz, deleteKeys(bk, keys)
+}
+
+func deleteKeys(bk *bolt.Bucket, keys []uint64) error {
+	var k [keySize]byte
+	for _, key := range keys {
+		binary.BigEndian.PutUint64(k[:], key)
+		if err := bk.Delete(k[:]); err != nil {
+			return err
 		}
 	}
-	return n, sz, nil
+	return nil
 }
 
 // deleteFrontWhile deletes entries from the front of bk while more() holds, decrementing *entries and *bytes.
-func deleteFrontWhile(bk *bolt.Bucket, more func() bool, entries, bytes *int64) (n, sz int64, err error) {
+func deleteFrontWhile(bk *bolt.Bucket, more func() bool, entries, bytes *int64) (n int64, err error) {
+	var keys []uint64
 	c := bk.Cursor()
-	for k, v := c.First(); k != nil && more(); k, v = c.First() {
-		s := int64(len(k) + len(v))
-		if err := c.Delete(); err != nil {
-			return n, sz, err
-		}
-		n++
-		sz += s
+	for k, v := c.First(); k != nil && more(); k, v = c.Next() {
+		keys = append(keys, binary.BigEndian.Uint64(k))
 		*entries--
-		*bytes -= s
+		*bytes -= int64(len(k) + len(v))
 	}
-	return n, sz, nil
+	return int64(len(keys)), deleteKeys(bk, keys)
 }
 
 var errCorrupt = errors.New("corrupt buffer file")
