@@ -210,7 +210,7 @@ func (f *fake) serve(c net.Conn) {
 		var frame []byte
 		if f.rtu {
 			frame = append([]byte{unit}, pdu...)
-			frame = binary.LittleEndian.AppendUint16(frame, crc16(frame))
+			frame = binary.LittleEndian.AppendUint16(frame, crc(frame))
 		} else {
 			frame = append(append([]byte{}, txn...), 0, 0)
 			frame = binary.BigEndian.AppendUint16(frame, uint16(1+len(pdu)))
@@ -246,21 +246,6 @@ func (f *fake) serve(c net.Conn) {
 			return
 		}
 	}
-}
-
-func crc16(b []byte) uint16 {
-	crc := uint16(0xFFFF)
-	for _, c := range b {
-		crc ^= uint16(c)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return crc
 }
 
 // run runs s until it has emitted n batches or d passed, and returns the batches.
