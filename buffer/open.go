@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -20,8 +21,13 @@ import (
 // Another process holding the file (another gateway) makes Open fail after cfg.LockTimeout with an error
 // wrapping ErrLocked that names the path. A corrupt file (not a bbolt file, truncated, or failing bbolt's
 // consistency check) is renamed to "<path>.corrupt-<UTC time>" (never deleted), a fresh file is started, an
-// ERROR is logged with both paths, and Stats().CorruptFilesMovedAside is 1. Other errors (permissions, a missing
-// directory) are returned.
+// ERROR is logged with both paths, and Stats().CorruptFilesMovedAside is 1. Other errors (permissions, a full
+// disk) are returned. The file's directory is created if missing.
+//
+// Opening an existing file reads all of it three times: a read-only walk of every key (where a damaged page
+// panics in a goroutine that can recover), bbolt's rebuild of the freelist (NoFreelistSync), and tx.Check.
+// Measured: 0.8 s for a full 256 MiB buffer (1 million readings) on a 2-core VM; expect several seconds on an
+// SD card.
 func Open(cfg Config, log *slog.Logger) (*Buffer, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -39,6 +45,9 @@ func Open(cfg Config, log *slog.Logger) (*Buffer, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		next:     newRound(),
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
+		return nil, fmt.Errorf("buffer %s: %w", cfg.Path, err)
 	}
 	db, err := b.openChecked()
 	var ce *corruptError
