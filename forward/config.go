@@ -17,6 +17,8 @@ const (
 	DefaultProduceTimeout = 30 * time.Second
 	DefaultMinBackoff     = 100 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
+	// DefaultMaxMessageBytes is Kafka's default max.message.bytes.
+	DefaultMaxMessageBytes = 1_000_012
 
 	maxBatchSize = 100_000
 )
@@ -49,6 +51,11 @@ type Config struct {
 	// Defaults 100ms and 30s.
 	MinBackoff time.Duration `yaml:"min_backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// MaxMessageBytes is the largest record batch the gateway sends, and so the largest reading. Default
+	// 1000012, Kafka's default max.message.bytes; set it to the topic's max.message.bytes if that is lower, or
+	// Kafka refuses whole batches (the forwarder then narrows each refusal down one record at a time, slowly).
+	// A reading larger than this becomes a dead letter.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// TLS for the broker connections. Off unless enabled or a file is set.
 	TLS fieldgate.TLSConfig `yaml:"tls"`
 	// SASL authentication. Off unless a mechanism is set.
@@ -88,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchSize < 0 || c.BatchSize > maxBatchSize {
 		errs = append(errs, fieldgate.FieldErrorf("batch_size", "%d is out of range: 1 to %d, or 0 for the default %d", c.BatchSize, maxBatchSize, DefaultBatchSize))
+	}
+	if c.MaxMessageBytes != 0 && (c.MaxMessageBytes < 1024 || c.MaxMessageBytes > 64<<20) {
+		errs = append(errs, fieldgate.FieldErrorf("max_message_bytes", "%d is out of range: 1024 to 67108864, or 0 for the default %d", c.MaxMessageBytes, DefaultMaxMessageBytes))
 	}
 	if c.ProduceTimeout != 0 && c.ProduceTimeout < 100*time.Millisecond {
 		errs = append(errs, fieldgate.FieldErrorf("produce_timeout", "%s is too short: at least 100ms, or 0 for the default %s", c.ProduceTimeout, DefaultProduceTimeout))

@@ -37,6 +37,7 @@ func TestValidate(t *testing.T) {
 		{"bad compression", func(c *Config) { c.Compression = "brotli" }, []string{"compression"}, `"brotli" is not one of`},
 		{"negative batch", func(c *Config) { c.BatchSize = -1 }, []string{"batch_size"}, "out of range"},
 		{"huge batch", func(c *Config) { c.BatchSize = 1_000_000 }, []string{"batch_size"}, "out of range"},
+		{"tiny max message", func(c *Config) { c.MaxMessageBytes = 10 }, []string{"max_message_bytes"}, "out of range"},
 		{"tiny timeout", func(c *Config) { c.ProduceTimeout = time.Millisecond }, []string{"produce_timeout"}, "too short"},
 		{"backoffs reversed", func(c *Config) { c.MinBackoff, c.MaxBackoff = time.Minute, time.Second }, []string{"min_backoff"}, "above max_backoff"},
 		{"negative backoff", func(c *Config) { c.MaxBackoff = -time.Second }, []string{"max_backoff"}, "negative"},
@@ -96,7 +97,7 @@ func TestNewDefaults(t *testing.T) {
 	c := f.Config()
 	if c.Topic != DefaultTopic || c.ClientID != "fieldgate-gateway-gw-7" || c.Compression != DefaultCompression ||
 		c.BatchSize != DefaultBatchSize || c.ProduceTimeout != DefaultProduceTimeout || c.MinBackoff != DefaultMinBackoff ||
-		c.MaxBackoff != DefaultMaxBackoff {
+		c.MaxBackoff != DefaultMaxBackoff || c.MaxMessageBytes != DefaultMaxMessageBytes {
 		t.Errorf("defaults %+v", c)
 	}
 	if _, err := New(Config{Brokers: []string{"k:9092"}}, "", nil); err == nil {

@@ -86,6 +86,7 @@ type Forwarder struct {
 	cfg       Config
 	gatewayID string
 	log       *slog.Logger
+	klog      *slog.Logger // for the Kafka client's own messages
 	headers   []kgo.RecordHeader
 
 	// extraOpts are appended to the client options; tests use it to shorten metadata ageing and backoffs.
@@ -106,8 +107,9 @@ type Forwarder struct {
 	connErr       error // the last failed connection attempt, nil after a successful one
 	lastErrTime   time.Time
 	lastSuccess   time.Time
-	lastLogged    string
+	lastLogged    string // the kind of failure last logged
 	lastLoggedAt  time.Time
+	lastNarrowLog time.Time
 	loggedFailing bool
 }
 
@@ -132,6 +134,9 @@ func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
 	if cfg.Compression == "" {
 		cfg.Compression = DefaultCompression
 	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
+	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
@@ -148,6 +153,7 @@ func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
 		cfg:       cfg,
 		gatewayID: gatewayID,
 		log:       log.With("component", "forward", "topic", cfg.Topic),
+		klog:      log.With("component", "kafka-client"),
 		headers: []kgo.RecordHeader{
 			{Key: fieldgate.HeaderGateway, Value: []byte(gatewayID)},
 			{Key: fieldgate.HeaderFormat, Value: []byte(fmt.Sprint(fieldgate.FormatVersion))},
@@ -172,15 +178,12 @@ var codecs = map[string]kgo.CompressionCodec{
 // BatchSize and the readings' size are.
 const roundMaxBytes = 4 << 20
 
-// maxRecordBytes is the largest record (and batch) the client builds: Kafka's default max.message.bytes.
-const maxRecordBytes = 1_000_012
-
 func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 	c := f.cfg
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
-		kgo.WithLogger(kslog.New(f.log.With("component", "kafka"))),
+		kgo.WithLogger(kslog.New(f.klog)),
 		kgo.WithHooks(connHook{f}),
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -191,11 +194,11 @@ func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 		kgo.RecordDeliveryTimeout(max(c.ProduceTimeout, time.Second)),
 		kgo.ProduceRequestTimeout(min(10*time.Second, max(c.ProduceTimeout/2, time.Second))),
 		kgo.ProducerBatchCompression(codecs[c.Compression]),
-		kgo.ProducerBatchMaxBytes(maxRecordBytes),
+		kgo.ProducerBatchMaxBytes(int32(c.MaxMessageBytes)),
 		// A round never holds more than BatchSize records nor more than roundMaxBytes plus one record, so the
 		// client never blocks on these limits; they are the guard that keeps memory bounded if it ever would.
 		kgo.MaxBufferedRecords(c.BatchSize),
-		kgo.MaxBufferedBytes(roundMaxBytes + 2*maxRecordBytes),
+		kgo.MaxBufferedBytes(roundMaxBytes + 2*c.MaxMessageBytes),
 	}
 	tlsCfg, err := c.TLS.Build()
 	if err != nil {
@@ -469,6 +472,9 @@ scan:
 					break
 				}
 			}
+			if report {
+				f.narrowing(err)
+			}
 			break scan
 		}
 		d := fieldgate.DeadLetter{
@@ -612,15 +618,34 @@ func (f *Forwarder) setError(err error) {
 	f.mu.Unlock()
 }
 
-// logFailure records err and logs it when it differs from the last one logged, or a minute after that.
+// narrowing records and logs (at most once a minute) that a batch was refused for a record's sake.
+func (f *Forwarder) narrowing(err error) {
+	err = fmt.Errorf("kafka refused a batch (%w); producing its readings one at a time to find the one at fault"+
+		" (if this repeats, max_message_bytes may be above the topic's max.message.bytes)", err)
+	f.setError(err)
+	now := time.Now()
+	f.mu.Lock()
+	logIt := now.Sub(f.lastNarrowLog) >= time.Minute
+	if logIt {
+		f.lastNarrowLog = now
+	}
+	f.mu.Unlock()
+	if logIt {
+		f.log.Warn("narrowing down a refused batch", "err", err)
+	}
+}
+
+// logFailure records err, and logs it unless a failure of the same kind was logged less than a minute ago (an
+// outage of hours logs once a minute, not once a round).
 func (f *Forwarder) logFailure(what string, err error, fatal bool) {
 	f.setError(fmt.Errorf("%s: %w", what, err))
+	kind := fmt.Sprint(what, fatal)
 	f.mu.Lock()
 	msg := f.lastErr
 	now := time.Now()
-	logIt := msg != f.lastLogged || now.Sub(f.lastLoggedAt) >= time.Minute
+	logIt := kind != f.lastLogged || now.Sub(f.lastLoggedAt) >= time.Minute
 	if logIt {
-		f.lastLogged, f.lastLoggedAt, f.loggedFailing = msg, now, true
+		f.lastLogged, f.lastLoggedAt, f.loggedFailing = kind, now, true
 	}
 	f.mu.Unlock()
 	if !logIt {

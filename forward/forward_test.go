@@ -672,3 +672,46 @@ func TestMissingTopic(t *testing.T) {
 	stop(5 * time.Second)
 	checkLanded(t, landed(t, c, 2), want, true)
 }
+
+// The topic's max.message.bytes is below the client's: the broker refuses whole batches with MESSAGE_TOO_LARGE.
+// The forwarder must not blame the innocent readings in them: it narrows each refusal down one record at a time,
+// delivers every reading that fits, and dead-letters only the one that does not fit even alone. With
+// max_message_bytes set to the topic's limit, the batches fit from the start.
+func TestTopicLimitBelowClientLimit(t *testing.T) {
+	for _, configured := range []bool{false, true} {
+		t.Run(fmt.Sprintf("max_message_bytes configured=%v", configured), func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			if err := c.CreateTopic(testTopic, 1, map[string]string{"max.message.bytes": "20000"}); err != nil {
+				t.Fatal(err)
+			}
+			l := newMemLog()
+			want := fill(t, l, 200, 4, nil)
+			big := bytes.Repeat([]byte("y"), 30_000)
+			bigSeq := l.add("plant1/huge", big)
+			want = fill(t, l, 200, 4, want)
+			cfg := testConfig(c.ListenAddrs())
+			cfg.Compression = "none"
+			if configured {
+				cfg.MaxMessageBytes = 20000
+			}
+			f, _ := newTestForwarder(t, cfg)
+			stop := start(t, f, l)
+			waitFor(t, 30*time.Second, "the log to drain", func() bool { return l.len() == 0 })
+			stop(5 * time.Second)
+			dead := l.deadLetters()
+			if len(dead) != 1 || !bytes.Equal(dead[0].Payload, big) || !strings.Contains(dead[0].Origin, fmt.Sprintf("seq %d", bigSeq)) {
+				t.Fatalf("%d dead letters, want only the big reading", len(dead))
+			}
+			checkLanded(t, landed(t, c, 1), want, false)
+			st := f.Stats()
+			t.Logf("rounds %d, stats %+v", st.Batches, st)
+			if st.Forwarded != 400 || st.DeadLettered != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
