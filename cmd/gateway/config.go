@@ -21,7 +21,9 @@ import (
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
+	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
+	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
 // Config is the gateway's configuration file. Every scalar value may use ${ENV_VAR} and ${file:PATH} (see
@@ -35,10 +37,13 @@ type Config struct {
 	Log      LogConfig  `yaml:"log"`
 	HTTP     HTTPConfig `yaml:"http"`
 	// Buffer is the durable store every reading passes through. Its path defaults to <state_dir>/buffer.db.
-	Buffer buffer.Config  `yaml:"buffer"`
-	Kafka  forward.Config `yaml:"kafka"`
-	MQTT   []mqtt.Config  `yaml:"mqtt"`
-	// TODO(lead): modbus []modbus.Config `yaml:"modbus"` and opcua []opcua.Config `yaml:"opcua"` once they land.
+	Buffer buffer.Config   `yaml:"buffer"`
+	Kafka  forward.Config  `yaml:"kafka"`
+	MQTT   []mqtt.Config   `yaml:"mqtt"`
+	Modbus []modbus.Config `yaml:"modbus"`
+	// OPCUA inputs. Their generated client certificates go to <state_dir>/opcua unless security.state_dir says
+	// otherwise.
+	OPCUA []opcua.Config `yaml:"opcua"`
 }
 
 // LogConfig sets the daemon's log output (always standard error).
@@ -80,6 +85,11 @@ func (c *Config) applyDefaults() {
 		if c.MQTT[i].ClientID == "" && c.MQTT[i].Name != "" {
 			// A fixed client id is what makes the broker keep the session (and queue messages) across restarts.
 			c.MQTT[i].ClientID = "fieldgate-" + c.GatewayID + "-" + c.MQTT[i].Name
+		}
+	}
+	for i := range c.OPCUA {
+		if c.OPCUA[i].Security.StateDir == "" {
+			c.OPCUA[i].Security.StateDir = filepath.Join(c.StateDir, "opcua")
 		}
 	}
 }
@@ -130,13 +140,23 @@ func (c *Config) Validate() error {
 		errs = append(errs, fieldgate.WithField(path, m.Validate()))
 		useName(path, m.Name)
 	}
+	for i, m := range c.Modbus {
+		path := fmt.Sprintf("modbus[%d]", i)
+		errs = append(errs, fieldgate.WithField(path, m.Validate()))
+		useName(path, m.Name)
+	}
+	for i, o := range c.OPCUA {
+		path := fmt.Sprintf("opcua[%d]", i)
+		errs = append(errs, fieldgate.WithField(path, o.Validate()))
+		useName(path, o.Name)
+	}
 	if c.inputCount() == 0 {
 		errs = append(errs, fieldgate.FieldErrorf("", "no input configured: add at least one entry under mqtt, modbus or opcua"))
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Config) inputCount() int { return len(c.MQTT) }
+func (c *Config) inputCount() int { return len(c.MQTT) + len(c.Modbus) + len(c.OPCUA) }
 
 // ---- loading ----------------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 //
 //	gateway run      -config FILE      run until SIGINT or SIGTERM
 //	gateway validate [-v] -config FILE check a configuration, print what would run
+//	gateway modbus read -address A ... read Modbus registers once (commissioning; -h for the flags)
 //	gateway version                    print version, commit and Go version (also: gateway --version)
 //
 // Exit codes:
@@ -13,16 +14,24 @@
 //	1  runtime failure: another gateway holds the state dir, the buffer or the HTTP listener could not be opened,
 //	   a component failed for good, or shutdown took longer than the stop timeout
 //	2  usage error or invalid configuration (nothing was started)
+//
+// For `modbus read`: 0 the read succeeded, 1 it failed (connection, timeout, Modbus exception), 2 usage error.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
+
+	"github.com/fieldgate/fieldgate/protocols/modbus"
 )
 
 // Set at build time: go build -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234". When empty, they come
@@ -45,6 +54,8 @@ const usage = `gateway: fieldgate's edge daemon (MQTT, Modbus, OPC UA → durabl
 Usage:
   gateway run      [-config FILE]       run until SIGINT or SIGTERM
   gateway validate [-v] [-config FILE]  check a configuration and print what would run
+  gateway modbus read -address HOST:PORT [-unit N -register holding -start ADDR -type float32 ...]
+                                        read registers once, to commission a device (see gateway modbus read -h)
   gateway version                       print version, commit and Go version (also: gateway --version)
   gateway help                          print this text
 
@@ -55,6 +66,7 @@ Exit codes:
   1  runtime failure (state dir locked by another gateway, buffer or HTTP listener not opened,
      a component failed for good, shutdown timed out)
   2  usage error or invalid configuration (nothing was started)
+For modbus read: 0 the read succeeded, 1 it failed (connection, timeout, exception), 2 usage error.
 `
 
 func main() {
@@ -82,6 +94,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 		return validateCmd(*path, *verbose, stdout, stderr)
+	case "modbus":
+		return modbusCmd(rest, stdout, stderr)
+	// TODO(lead): "opcua browse" once protocols/opcua exports a Browse function.
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return exitOK
@@ -147,4 +162,37 @@ func getBuildInfo() buildInfo {
 func versionLine() string {
 	b := getBuildInfo()
 	return fmt.Sprintf("fieldgate gateway %s (commit %s, %s, %s/%s)", b.Version, b.Commit, b.GoVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// modbusCmd is `gateway modbus read ...`: one read of a device's registers, for commissioning.
+func modbusCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "read" {
+		fmt.Fprintf(stderr, "gateway modbus: want \"gateway modbus read -address HOST:PORT ...\" (-h for the flags)\n")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := modbus.RunReadCommand(ctx, args[1:], stdout)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case isUsageError(err):
+		fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
+	return exitFailure
+}
+
+// isUsageError recognises the errors of RunReadCommand that come from its arguments rather than the device.
+func isUsageError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"flag provided but not defined", "invalid value", "flag needs an argument", "-address is required", "unexpected arguments", "bad flag syntax"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
 }

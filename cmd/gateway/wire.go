@@ -6,13 +6,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
+	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
+	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
 func maxBytes(cfg *Config) buffer.ByteSize {
@@ -44,6 +47,44 @@ func inputMetrics(e emitter, in *input, l []string) {
 			e.counter("mqtt_subscription_messages_total", "Messages received per subscription.", sub.Messages, sl...)
 			e.counter("mqtt_subscription_readings_total", "Readings committed per subscription.", sub.Readings, sl...)
 			e.counter("mqtt_subscription_dead_letters_total", "Dead letters per subscription.", sub.DeadLetters, sl...)
+		}
+	case modbus.Stats:
+		e.counter("modbus_connects_total", "Connections opened (the first included).", s.Connects, l...)
+		e.counter("modbus_connect_failures_total", "Failed connection attempts.", s.ConnectFailures, l...)
+		for _, d := range s.Devices {
+			dl := append(append([]string(nil), l...), "device", d.Device)
+			e.counter("modbus_polls_total", "Group polls that asked the device.", d.Polls, dl...)
+			e.counter("modbus_skipped_ticks_total", "Scheduled polls dropped because the previous work ran late.", d.SkippedTicks, dl...)
+			e.counter("modbus_held_ticks_total", "Scheduled polls dropped while the device or connection was backed off.", d.HeldTicks, dl...)
+			e.counter("modbus_requests_total", "Read requests sent.", d.Requests, dl...)
+			e.write("modbus_request_seconds_total", "Summed latency of the read requests; divided by modbus_requests_total, the mean.",
+				prometheus.CounterValue, d.RequestSeconds, dl...)
+			for kind, v := range map[string]uint64{"timeout": d.Timeouts, "exception": d.Exceptions,
+				"connection": d.ConnectionErrors, "protocol": d.ProtocolErrors} {
+				e.counter("modbus_errors_total", "Failed requests by kind.", v, append(append([]string(nil), dl...), "kind", kind)...)
+			}
+			for code, v := range d.ExceptionsByCode {
+				e.counter("modbus_exceptions_total", "Modbus exception replies by code.", v, append(append([]string(nil), dl...), "code", strconv.Itoa(int(code)))...)
+			}
+			e.counter("modbus_overflows_total", "uint64 values that did not fit an int reading.", d.Overflows, dl...)
+			e.gauge("modbus_device_responding", "0 while the device is backed off after it stopped answering.", b2f(d.Responding), dl...)
+		}
+	case opcua.Stats:
+		e.counter("opcua_connects_total", "Sessions established.", s.Connects, l...)
+		e.counter("opcua_connect_failures_total", "Failed connection attempts.", s.ConnectFailures, l...)
+		e.counter("opcua_watchdog_rebuilds_total", "Subscriptions rebuilt because neither data nor a keep-alive came in time.", s.WatchdogRebuilds, l...)
+		e.counter("opcua_notifications_total", "Monitored-item values received.", s.Notifications, l...)
+		e.counter("opcua_sequence_gaps_total", "Notification messages the server sent but the gateway never received.", s.SequenceGaps, l...)
+		e.counter("opcua_reads_total", "Read service calls.", s.Reads, l...)
+		e.counter("opcua_item_errors_total", "Nodes the server refused to read or monitor.", s.ItemErrors, l...)
+		e.counter("opcua_errors_total", "Failed service calls and lost sessions.", s.Errors, l...)
+		e.gauge("opcua_queued", "Readings waiting for the buffer.", float64(s.Queued), l...)
+		e.counter("opcua_dropped_total", "Readings dropped because the buffer fell queue_size behind.", s.Dropped, l...)
+		for _, gs := range s.Groups {
+			gl := append(append([]string(nil), l...), "group", gs.Name)
+			e.counter("opcua_group_readings_total", "Readings per node group.", gs.Readings, gl...)
+			e.gauge("opcua_group_items", "Nodes monitored or read on the current session.", float64(gs.Items), gl...)
+			e.gauge("opcua_group_failed_items", "Nodes the server refused on the current session.", float64(gs.FailedItems), gl...)
 		}
 	}
 }
@@ -98,7 +139,47 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 			fmt.Fprintf(w, "    subscribe %s  %s\n", s.Topic, subscriptionDesc(s))
 		}
 	}
-	_ = verbose // TODO(lead): -v prints the Modbus read plan once protocols/modbus lands.
+	for i, mc := range c.Modbus {
+		devs := make([]string, len(mc.Devices))
+		for j, d := range mc.Devices {
+			devs[j] = d.Name
+		}
+		transport := string(mc.Transport)
+		if transport == "" {
+			transport = "tcp"
+		}
+		fmt.Fprintf(w, "  modbus %s  %s %s  devices %s\n", mc.Name, transport, mc.Address, strings.Join(devs, ", "))
+		if verbose {
+			plan := g.modbus[i].Plan()
+			fmt.Fprintf(w, "    read plan (%d requests):\n", len(plan))
+			var b strings.Builder
+			_ = modbus.WritePlan(&b, plan)
+			for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+				if line != "" {
+					fmt.Fprintf(w, "      %s\n", line)
+				}
+			}
+		}
+	}
+	for _, oc := range c.OPCUA {
+		mode := oc.Security.Mode
+		if mode == "" {
+			mode = opcua.ModeSignAndEncrypt
+		}
+		policy := oc.Security.Policy
+		if policy == "" {
+			policy = "strongest offered"
+		}
+		nodes := 0
+		for _, gr := range oc.Groups {
+			nodes += len(gr.Nodes)
+		}
+		auth := oc.Auth.Method
+		if auth == "" {
+			auth = "anonymous"
+		}
+		fmt.Fprintf(w, "  opcua %s  %s  security %s (%s), auth %s, %d groups, %d nodes\n", oc.Name, oc.Endpoint, mode, policy, auth, len(oc.Groups), nodes)
+	}
 	for _, warn := range g.warnings() {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}

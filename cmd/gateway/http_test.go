@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/buffer"
+)
+
+// `validate -v` prints every input, with the Modbus read plan.
+func TestValidateVerbose(t *testing.T) {
+	code, out, errOut := validateFile(t, "testdata/good/all_inputs.yaml", "-v")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"inputs      3",
+		"mqtt sensors  tcp://127.0.0.1:1883  client_id fieldgate-gw-all-sensors, persistent session",
+		"modbus plc1  tcp 127.0.0.1:5020",
+		"read plan (2 requests):",
+		"read holding 0-4 (5 registers, 2 filled): pressure, temperature",
+		"opcua oven  opc.tcp://127.0.0.1:4840  security SignAndEncrypt",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("validate -v lacks %q:\n%s", want, out)
+		}
+	}
+	_, plain, _ := validateFile(t, "testdata/good/all_inputs.yaml")
+	if strings.Contains(plain, "read plan") {
+		t.Errorf("validate without -v prints the read plan")
+	}
+}
+
+// The HTTP endpoints with every kind of input configured (none connected): /metrics gathers without error (no
+// duplicate or inconsistent metrics), /readyz is 503 naming the reason, /api/status lists sources and devices.
+func TestHTTPEndpoints(t *testing.T) {
+	cfg, _, err := loadConfig("testdata/good/all_inputs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Buffer.Path = filepath.Join(t.TempDir(), "buffer.db")
+	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.started = time.Now()
+	buf, err := buffer.Open(cfg.Buffer, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Close()
+	g.buf = buf
+	for _, in := range g.inputs {
+		in.state.Store("running")
+	}
+	now := time.Now()
+	rs := []fieldgate.Reading{
+		{Device: "L1/press", Metric: "p", Value: fieldgate.Float(1.5), GatewayTime: now},
+		{Device: "L1/oven", Metric: "t", Value: fieldgate.Int(200), GatewayTime: now, SourceTime: now.Add(-time.Second)},
+	}
+	if err := g.inputs[0].emit(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.handler())
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	code, body := get("/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d\n%s", code, body)
+	}
+	for _, want := range []string{
+		`fieldgate_input_readings_total{input="sensors",type="mqtt"} 2`,
+		`fieldgate_input_up{input="plc1",type="modbus"} 1`,
+		`fieldgate_input_connected{input="oven",type="opcua"} 0`,
+		`fieldgate_modbus_polls_total{device="press-07",input="plc1",type="modbus"} 0`,
+		`fieldgate_opcua_group_readings_total{group="temps",input="oven",type="opcua"} 0`,
+		`fieldgate_mqtt_subscription_messages_total{input="sensors",subscription="plant/{line}/{device}/telemetry",type="mqtt"} 0`,
+		`fieldgate_buffer_entries 2`,
+		`fieldgate_buffer_healthy 1`,
+		`fieldgate_kafka_connected 0`,
+		`fieldgate_devices_tracked 2`,
+		`process_resident_memory_bytes`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", grepLines(body, "fieldgate_"))
+	}
+	if !strings.Contains(body, "fieldgate_buffer_oldest_age_seconds ") || strings.Contains(body, "fieldgate_buffer_oldest_age_seconds 0\n") {
+		t.Errorf("oldest age is 0 with 2 readings buffered")
+	}
+
+	if code, body := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "no input is connected") {
+		t.Errorf("/readyz: %d %q", code, body)
+	}
+
+	code, body = get("/api/status")
+	var st statusDoc
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("/api/status: %d\n%s", code, body)
+	}
+	if st.GatewayID != "gw-all" || st.Ready || len(st.Sources) != 3 || len(st.Devices) != 2 {
+		t.Errorf("/api/status:\n%s", body)
+	}
+	if !strings.Contains(body, `"last_event_time"`) || !strings.Contains(body, `"dropped_oldest": 0`) || !strings.Contains(body, `"exceptions_by_code"`) {
+		t.Errorf("/api/status lacks snake_case component stats:\n%s", body)
+	}
+}
+
+func TestSnakeName(t *testing.T) {
+	for in, want := range map[string]string{
+		"DroppedOldest": "dropped_oldest", "LastRTTSeconds": "last_rtt_seconds", "UnitID": "unit_id",
+		"CorruptFilesMovedAside": "corrupt_files_moved_aside", "Connected": "connected", "MaxNodesPerRead": "max_nodes_per_read",
+	} {
+		if got := snakeName(in); got != want {
+			t.Errorf("snakeName(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
