@@ -65,6 +65,9 @@ type Stats struct {
 	// LogErrors counts failures of the log itself (Scan, Ack, Reject): the disk, not Kafka.
 	LogErrors uint64
 	InFlight  int // records handed to the Kafka client and not yet answered
+	// ClientRestarts counts how often the Kafka client still held records a few seconds past produce_timeout and
+	// was closed and replaced (which fails those records, so that they are produced again).
+	ClientRestarts uint64
 
 	Connected     bool      // the last contact with Kafka (a connection, a round) succeeded
 	LastError     string    // the last error from Kafka or the log, "" if none yet
@@ -97,10 +100,10 @@ type Forwarder struct {
 	// idlePoll re-scans an idle log in case an Appended signal was missed.
 	idlePoll time.Duration
 
-	forwarded, deadLettered, batches, retriable, fatal, logErrors atomic.Uint64
-	produceNanos                                                  atomic.Int64
-	inFlight                                                      atomic.Int64
-	connected                                                     atomic.Bool
+	forwarded, deadLettered, batches, retriable, fatal, logErrors, restarts atomic.Uint64
+	produceNanos                                                            atomic.Int64
+	inFlight                                                                atomic.Int64
+	connected                                                               atomic.Bool
 
 	mu            sync.Mutex // guards the fields below
 	lastErr       string
@@ -294,6 +297,9 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 			// a fresh one (a new producer id: what it resends may duplicate, never reorder, what the old one wrote).
 			cl.Close()
 			cl = nil
+			if ctx.Err() == nil {
+				f.restarts.Add(1)
+			}
 			answered := rd.wait(5 * time.Second)
 			if !answered {
 				f.log.Error("kafka client did not answer its records after being closed; abandoning them (they stay in the buffer)")
@@ -667,6 +673,7 @@ func (f *Forwarder) Stats() Stats {
 		ProduceSeconds: time.Duration(f.produceNanos.Load()).Seconds(),
 		ProduceErrors:  ErrorCounts{Retriable: f.retriable.Load(), Fatal: f.fatal.Load()},
 		LogErrors:      f.logErrors.Load(),
+		ClientRestarts: f.restarts.Load(),
 		InFlight:       int(f.inFlight.Load()),
 		Connected:      f.connected.Load(),
 	}

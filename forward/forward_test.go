@@ -283,7 +283,7 @@ func TestHappyPath(t *testing.T) {
 	checkLanded(t, recs, want, true)
 	st := f.Stats()
 	if st.Forwarded != 1500 || st.DeadLettered != 0 || !st.Connected || st.LastSuccess.IsZero() || st.InFlight != 0 ||
-		st.Batches == 0 || st.ProduceSeconds <= 0 || st.ProduceErrors != (ErrorCounts{}) {
+		st.Batches == 0 || st.ProduceSeconds <= 0 || st.ProduceErrors != (ErrorCounts{}) || st.ClientRestarts != 0 || st.LastError != "" {
 		t.Errorf("stats %+v", st)
 	}
 	if len(l.deadLetters()) != 0 {
@@ -476,34 +476,46 @@ func TestConfigErrorKeepsReadings(t *testing.T) {
 // A broker that takes longer than produce_timeout to answer: rounds are abandoned and retried, nothing hangs,
 // Run stops promptly even with requests parked in the broker, and everything lands once the broker is fast again.
 func TestSlowBroker(t *testing.T) {
-	c := newCluster(t, 2)
-	release := make(chan struct{})
-	var slowed atomic.Int64
-	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		select {
-		case <-release:
-		default:
-			slowed.Add(1)
-			c.SleepControl(func() { <-release })
-		}
-		return nil, nil, false
-	})
-	l := newMemLog()
-	want := fill(t, l, 300, 3, nil)
-	cfg := testConfig(c.ListenAddrs())
-	cfg.ProduceTimeout = 500 * time.Millisecond
-	f, _ := newTestForwarder(t, cfg)
-	stop := start(t, f, l)
-	waitFor(t, 10*time.Second, "rounds to time out", func() bool { return f.Stats().ProduceErrors.Retriable >= 3 })
-	if l.len() != 300 {
-		t.Fatalf("log holds %d, want 300 while the broker sleeps", l.len())
+	for _, replace := range []bool{false, true} {
+		// replace: the client gets no grace to fail its records after a round's timeout, so the forwarder closes
+		// it and starts a new one each time (the path that guards against a client that never answers).
+		t.Run(fmt.Sprintf("replace client=%v", replace), func(t *testing.T) {
+			c := newCluster(t, 2)
+			release := make(chan struct{})
+			var slowed atomic.Int64
+			c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+				select {
+				case <-release:
+				default:
+					slowed.Add(1)
+					c.SleepControl(func() { <-release })
+				}
+				return nil, nil, false
+			})
+			l := newMemLog()
+			want := fill(t, l, 300, 3, nil)
+			cfg := testConfig(c.ListenAddrs())
+			cfg.ProduceTimeout = 500 * time.Millisecond
+			f, _ := newTestForwarder(t, cfg)
+			if replace {
+				f.grace = time.Nanosecond
+			}
+			stop := start(t, f, l)
+			waitFor(t, 10*time.Second, "rounds to time out", func() bool { return f.Stats().ProduceErrors.Retriable >= 3 })
+			if l.len() != 300 {
+				t.Fatalf("log holds %d, want 300 while the broker sleeps", l.len())
+			}
+			st := f.Stats()
+			t.Logf("while slow: %d requests parked, stats %+v", slowed.Load(), st)
+			if st.Forwarded != 0 || !strings.Contains(st.LastError, "produce_timeout") || (st.ClientRestarts > 0) != replace {
+				t.Errorf("stats %+v", st)
+			}
+			close(release)
+			waitFor(t, 20*time.Second, "the log to drain", func() bool { return l.len() == 0 })
+			stop(5 * time.Second)
+			checkLanded(t, landed(t, c, 2), want, false)
+		})
 	}
-	st := f.Stats()
-	t.Logf("while slow: %d requests parked, stats %+v", slowed.Load(), st)
-	close(release)
-	waitFor(t, 20*time.Second, "the log to drain", func() bool { return l.len() == 0 })
-	stop(5 * time.Second)
-	checkLanded(t, landed(t, c, 2), want, false)
 }
 
 // Run stops promptly when cancelled while the broker sleeps on its requests.
