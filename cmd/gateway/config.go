@@ -238,7 +238,7 @@ func parseConfig(file string, raw []byte) (*Config, *lineIndex, error) {
 		return nil, nil, &ConfigError{File: file, Problems: []Problem{{Line: root.Line, Msg: "the configuration must be a mapping of keys (gateway_id: …, mqtt: …)"}}}
 	}
 	idx := newLineIndex(root)
-	s := substituter{dir: filepath.Dir(file), seen: map[*yaml.Node]bool{}}
+	s := substituter{dir: filepath.Dir(file), seen: map[*yaml.Node]bool{}, substituted: map[int]bool{}}
 	s.walk(root, "")
 	checkKeys(root, reflect.TypeFor[Config](), "", &s.problems)
 	if len(s.problems) > 0 {
@@ -251,6 +251,10 @@ func parseConfig(file string, raw []byte) (*Config, *lineIndex, error) {
 			ps := make([]Problem, len(te.Errors))
 			for i, m := range te.Errors {
 				ps[i] = yamlProblem(m, idx)
+				if s.substituted[ps[i].Line] {
+					// The value may be a secret put in the wrong field: do not echo it.
+					ps[i].Msg = hideValue(ps[i].Msg)
+				}
 			}
 			return nil, nil, &ConfigError{File: file, Problems: ps}
 		}
@@ -275,6 +279,13 @@ func yamlProblem(msg string, idx *lineIndex) Problem {
 	}
 	p.Msg = friendlyTypeError(p.Msg)
 	return p
+}
+
+var quotedRE = regexp.MustCompile(`^"(?:[^"\\]|\\.)*"`)
+
+// hideValue replaces the quoted value at the start of a friendlyTypeError message.
+func hideValue(msg string) string {
+	return quotedRE.ReplaceAllLiteralString(msg, "the substituted value")
 }
 
 var typeErrRE = regexp.MustCompile("^cannot unmarshal !!(\\w+) `(.*)` into (.*)$")
@@ -565,9 +576,10 @@ func editDistance(a, b string) int {
 //
 // Keys are never substituted. Values are never logged.
 type substituter struct {
-	dir      string
-	seen     map[*yaml.Node]bool
-	problems []Problem
+	dir         string
+	seen        map[*yaml.Node]bool
+	substituted map[int]bool // lines with a substituted value
+	problems    []Problem
 }
 
 func (s *substituter) walk(n *yaml.Node, path string) {
@@ -598,6 +610,7 @@ func (s *substituter) walk(n *yaml.Node, path string) {
 			return
 		}
 		n.Value = v
+		s.substituted[n.Line] = true
 		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 && n.Tag == "!!str" {
 			// A plain scalar: let the substituted text resolve as if written there, so that ${PORT} can fill an
 			// integer, but never to null, which would silently empty a password that reads "null" or "~".

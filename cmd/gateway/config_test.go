@@ -249,3 +249,17 @@ func TestDependencies(t *testing.T) {
 		}
 	}
 }
+
+// A substituted value (perhaps a secret in the wrong field) is not echoed in a type error.
+func TestSubstitutedValueNotEchoed(t *testing.T) {
+	t.Setenv("FG_TEST_SECRET", "hunter2")
+	path := filepath.Join(t.TempDir(), "gw.yaml")
+	cfg := "gateway_id: gw1\nkafka:\n  brokers: [127.0.0.1:9092]\n  batch_size: ${FG_TEST_SECRET}\nmqtt:\n  - {name: a, broker: \"tcp://127.0.0.1:1883\", subscriptions: [{topic: a/b}]}\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := loadConfig(path)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), ":4: kafka.batch_size: the substituted value is a string, want a whole number") {
+		t.Errorf("got %v", err)
+	}
+}
