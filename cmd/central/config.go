@@ -241,6 +241,8 @@ func (k KafkaConfig) kafkaOpts() ([]kgo.Opt, error) {
 		kgo.FetchMaxBytes(k.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(min(k.FetchMaxBytes, 8<<20)),
 		kgo.SessionTimeout(k.SessionTimeout),
+		// Three heartbeats per session timeout, as Kafka recommends (kgo's default, 3s, assumes 45s).
+		kgo.HeartbeatInterval(min(3*time.Second, k.SessionTimeout/3)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 	}

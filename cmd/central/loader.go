@@ -106,12 +106,15 @@ func (l *loader) run(ctx context.Context) error {
 			l.met.batchSeconds.Observe(time.Since(t0).Seconds())
 		}
 	}
-	// A last commit of what is safe, so a clean restart replays little.
+	// A last commit of what is safe, so a clean restart replays little; then let the group's leave (on Close)
+	// proceed, which a poll without AllowRebalance would block.
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.commitLocked(cctx, true)
+	err := l.commitLocked(cctx, true)
+	l.mu.Unlock()
+	l.cl.AllowRebalance()
+	return err
 }
 
 // poll waits up to a second for records (so idle windows still fire), then lingers to fill a batch.

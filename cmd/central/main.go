@@ -212,6 +212,9 @@ func newLogger(c LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// testHook, when set by a test, sees the loader of every run.
+var testHook func(*loader)
+
 // run runs the service until ctx ends. It returns nil after a clean stop.
 func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
 	met := newMetrics()
@@ -246,6 +249,9 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) e
 	l, err := newLoader(cfg, log, st, stdout, met)
 	if err != nil {
 		return err
+	}
+	if testHook != nil {
+		testHook(l)
 	}
 	opts, err := cfg.Kafka.kafkaOpts()
 	if err != nil {
