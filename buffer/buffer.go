@@ -18,7 +18,17 @@
 // load a commit carries the work of every concurrent source, and when idle a lone Append pays one commit without
 // waiting for a timer. The freelist is not written to the file (bbolt NoFreelistSync, hashmap freelist): a queue
 // that grows during an outage and then drains would otherwise leave a large freelist that is rewritten on every
-// commit (etcd-io/bbolt#401); the price is a scan of the file's pages at Open.
+// commit (etcd-io/bbolt#401; measured here: appends after a drained 220 MiB backlog ran 3.1 times faster
+// without it, BenchmarkFreelistAfterBacklog); the price is a walk of the file at Open.
+//
+// Caveats:
+//   - Durability is bbolt's: a commit is on disk when fdatasync returned. The crash test kills the process
+//     (kill -9), which keeps the page cache; a power cut additionally depends on the storage honouring
+//     flushes (cheap SD cards may not).
+//   - A file moved aside as corrupt is replaced by a fresh one whose sequence numbers start again at 1.
+//   - A failed commit (disk full) leaves nothing of its round behind, and its callers get the error; later
+//     commits start from the last committed state. Deleting readings inside the file needs a successful
+//     commit too, so a full disk is cleared by freeing space outside the file.
 package buffer
 
 import (
