@@ -212,7 +212,29 @@ func loadConfig(path string) (*Config, *lineIndex, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, idx.locate(path, err)
 	}
+	if err := cfg.checkTLSFiles(); err != nil {
+		return nil, nil, idx.locate(path, err)
+	}
 	return cfg, idx, nil
+}
+
+// checkTLSFiles reads the certificate and key files of every TLS setting that is on, so that a missing or bad
+// file is reported with its line before anything starts, rather than by an input failing at run time.
+func (c *Config) checkTLSFiles() error {
+	var errs []error
+	check := func(field string, t fieldgate.TLSConfig) {
+		if _, err := t.Build(); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf(field, "%v", err))
+		}
+	}
+	check("kafka.tls", c.Kafka.TLS)
+	for i, m := range c.MQTT {
+		check(fmt.Sprintf("mqtt[%d].tls", i), m.TLS)
+	}
+	for i, m := range c.Modbus {
+		check(fmt.Sprintf("modbus[%d].tls", i), m.TLS)
+	}
+	return errors.Join(errs...)
 }
 
 // parseConfig decodes raw (the contents of file) into a Config: unknown keys, type errors and failed

@@ -2,14 +2,22 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -99,6 +107,7 @@ func TestExampleConfigs(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			raw = withTestPEMs(t, dir, raw)
 			path := filepath.Join(dir, base)
 			if err := os.WriteFile(path, raw, 0o600); err != nil {
 				t.Fatal(err)
@@ -262,4 +271,44 @@ func TestSubstitutedValueNotEchoed(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), ":4: kafka.batch_size: the substituted value is a string, want a whole number") {
 		t.Errorf("got %v", err)
 	}
+}
+
+var pemKeyPattern = regexp.MustCompile(`(?m)^([^#\n]*\b(ca_file|cert_file|key_file|server_ca_file):\s*)(\S+)`)
+
+// withTestPEMs rewrites the certificate and key files an example names (outside comments) to files in dir
+// holding one generated self-signed certificate and its key, so that the example's TLS settings load.
+func withTestPEMs(t *testing.T, dir string, raw []byte) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fieldgate test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return pemKeyPattern.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := pemKeyPattern.FindSubmatch(m)
+		p := filepath.Join(dir, "pem", filepath.Base(string(sub[3])))
+		content := certPEM
+		if string(sub[2]) == "key_file" {
+			content = keyPEM
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return append(append([]byte(nil), sub[1]...), p...)
+	})
 }
