@@ -686,3 +686,88 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("Open accepted an invalid config")
 	}
 }
+
+// TestCloseWaitsForAppends closes the buffer under load: every Append that returned nil must be in the file
+// after reopening, and every later one must get ErrClosed.
+func TestCloseWaitsForAppends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "buffer.db")
+	b, err := Open(Config{Path: path}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers = 8
+	acked := make([]int, writers)
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i += 3 {
+				err := b.Append(context.Background(), readings(fmt.Sprint("dev", g), i, 3))
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acked[g] = i + 3
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	b = openT(t, Config{Path: path})
+	stored := make([]int, writers)
+	for _, e := range scanAll(t, b) {
+		r, err := fieldgate.Decode(e.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g int
+		fmt.Sscanf(r.Device, "dev%d", &g)
+		if int(r.Value.Int()) != stored[g] {
+			t.Fatalf("device %d: value %d, want %d", g, r.Value.Int(), stored[g])
+		}
+		stored[g]++
+	}
+	for g := range writers {
+		if stored[g] < acked[g] {
+			t.Errorf("device %d: %d stored, %d acknowledged", g, stored[g], acked[g])
+		}
+	}
+	t.Logf("acknowledged %v, stored %v", acked, stored)
+}
+
+// TestDropOldestWhileForwarding: readings the forwarder has scanned may be dropped before it acks them; its Ack
+// then deletes only what is left, and the counts add up.
+func TestDropOldestWhileForwarding(t *testing.T) {
+	const size = 1024
+	b := openT(t, Config{MaxBytes: MiB})
+	batch := func(from int) []fieldgate.Reading {
+		var rs []fieldgate.Reading
+		for j := from; j < from+512; j++ {
+			rs = append(rs, sizedReading(t, "dev", j, size))
+		}
+		return rs
+	}
+	mustAppend(t, b, batch(0))
+	mustAppend(t, b, batch(512)) // full: 1024 entries
+	var last uint64
+	_ = b.Scan(600, func(seq uint64, _, _ []byte) error { last = seq; return nil }) // in flight to Kafka: 1..600
+	mustAppend(t, b, batch(1024))                                                   // drops 1..512
+	if err := b.Ack(last); err != nil {                                             // deletes 513..600
+		t.Fatal(err)
+	}
+	st := b.Stats()
+	if st.DroppedOldest != 512 || st.Acked != 600-512 || st.Entries != 1024-88 || st.Appended != 1536 {
+		t.Fatalf("stats %+v", st)
+	}
+	es := scanAll(t, b)
+	if es[0].seq != 601 || es[len(es)-1].seq != 1536 {
+		t.Fatalf("left %d..%d", es[0].seq, es[len(es)-1].seq)
+	}
+}
