@@ -20,18 +20,19 @@ import (
 
 // Every reading published at QoS 1 lands in Kafka once, in per-device order, with its values and timestamps;
 // kcat, a third-party client, reads the same records; /api/status and /metrics report the flow; SIGTERM stops
-// the gateway with exit code 0 within seconds.
+// the gateway with exit code 0 within seconds. Against Mosquitto when FIELDGATE_TEST_MOSQUITTO is set, else
+// against an in-process mochi-mqtt broker.
 func TestEndToEndQoS1(t *testing.T) {
-	mq := startMosquitto(t)
+	mqttURL := startBroker(t)
 	k := startKafka(t)
-	env := writeGatewayConfig(t, mq.url, k.addr())
+	env := writeGatewayConfig(t, mqttURL, k.addr())
 	t0 := time.Now()
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
 	t.Logf("gateway ready after %s", time.Since(t0).Round(time.Millisecond))
 
 	const n, devices = 3000, 7
-	pub := newPublisher(t, mq.url, devices, true)
+	pub := newPublisher(t, mqttURL, devices, true)
 	pub.run(context.Background(), n, 1500)
 	acked := pub.finish()
 	for s, a := range acked {

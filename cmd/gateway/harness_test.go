@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +22,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -127,6 +131,29 @@ func startMosquitto(t *testing.T) *mosquitto {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitPort(t, addr, 5*time.Second)
 	return &mosquitto{url: "tcp://" + addr, cmd: cmd}
+}
+
+// startBroker returns the URL of a private Mosquitto when FIELDGATE_TEST_MOSQUITTO is set, else of an in-process
+// mochi-mqtt broker, so that the hermetic tier (go test -short, nothing installed) still runs the gateway binary
+// end to end. Tests that restart or depend on Mosquitto's limits use startMosquitto.
+func startBroker(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("FIELDGATE_TEST_MOSQUITTO") != "" {
+		return startMosquitto(t).url
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve() }()
+	t.Cleanup(func() { _ = srv.Close() })
+	waitPort(t, addr, 5*time.Second)
+	t.Log("FIELDGATE_TEST_MOSQUITTO is not set: using an in-process mochi-mqtt broker")
+	return "tcp://" + addr
 }
 
 // ---- kfake --------------------------------------------------------------------------------------------------------
