@@ -51,6 +51,9 @@ var (
 	ErrLocked = errors.New("buffer file is locked by another process")
 	// ErrClosed is returned by every method called after Close.
 	ErrClosed = errors.New("buffer is closed")
+
+	// errCorrupt is wrapped by the reason Open gives for moving a file aside.
+	errCorrupt = errors.New("corrupt buffer file")
 )
 
 var (

@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
@@ -296,5 +295,3 @@ func deleteFrontWhile(bk *bolt.Bucket, more func() bool, entries, bytes *int64) 
 	}
 	return int64(len(keys)), deleteKeys(bk, keys)
 }
-
-var errCorrupt = errors.New("corrupt buffer file")

@@ -106,7 +106,7 @@ func (b *Buffer) openChecked() (*bolt.DB, error) {
 		}
 		counts = &c
 	}
-	db, err := openBolt(path, b.cfg.LockTimeout)
+	db, err := openBolt(path, b.cfg.LockTimeout, false)
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s: another fieldgate gateway is probably running with this buffer file (no lock after %s)", ErrLocked, path, b.cfg.LockTimeout)
@@ -189,7 +189,7 @@ func walk(path string, lockTimeout time.Duration) (c walkCounts, err error) {
 
 // openBolt opens path with the buffer's bbolt options, turning a panic of bbolt on a damaged file into a
 // corruptError.
-func openBolt(path string, lockTimeout time.Duration, readOnly ...bool) (db *bolt.DB, err error) {
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (db *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -200,7 +200,7 @@ func openBolt(path string, lockTimeout time.Duration, readOnly ...bool) (db *bol
 		Timeout:        lockTimeout,
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-		ReadOnly:       len(readOnly) > 0 && readOnly[0],
+		ReadOnly:       readOnly,
 	})
 }
 
