@@ -358,6 +358,7 @@ type publisher struct {
 	devices int
 	base    int64 // ts of seq 0, unix ms
 	extra   bool  // add a float and a bool field
+	pad     int   // add a string field of this many bytes
 
 	sent    atomic.Int64
 	mu      sync.Mutex
@@ -393,6 +394,9 @@ func (p *publisher) device(seq int) string { return fmt.Sprintf("d%02d", seq%p.d
 func (p *publisher) temp(seq int) float64 { return float64(seq%1000)/8 - 20 } // exact in binary
 
 func (p *publisher) payload(seq int) []byte {
+	if p.pad > 0 {
+		return fmt.Appendf(nil, `{"seq":%d,"ts":%d,"pad":"%s"}`, seq, p.base+int64(seq), strings.Repeat("x", p.pad))
+	}
 	if p.extra {
 		return fmt.Appendf(nil, `{"seq":%d,"ts":%d,"env":{"temp":%g,"ok":%t}}`, seq, p.base+int64(seq), p.temp(seq), seq%2 == 0)
 	}
@@ -414,17 +418,21 @@ func (p *publisher) waiter() {
 	}
 }
 
-// run publishes n messages at rate per second (paced every 5 ms), returning when all are handed to paho.
+// run publishes the messages up to seq n (continuing after an earlier run) at rate per second, paced every 5 ms;
+// it returns when all are handed to paho, or when ctx ends.
 func (p *publisher) run(ctx context.Context, n int, rate float64) {
 	p.mu.Lock()
-	p.acked = make([]bool, n)
+	if len(p.acked) < n {
+		p.acked = append(p.acked, make([]bool, n-len(p.acked))...)
+	}
 	p.mu.Unlock()
 	start := time.Now()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	seq := 0
+	seq := int(p.sent.Load())
+	first := seq
 	for seq < n {
-		target := min(n, int(time.Since(start).Seconds()*rate)+1)
+		target := min(n, first+int(time.Since(start).Seconds()*rate)+1)
 		for ; seq < target; seq++ {
 			tok := p.c.Publish(fmt.Sprintf("e2e/%s/telemetry", p.device(seq)), 1, false, p.payload(seq))
 			p.pending <- pendingPub{seq, tok}
@@ -444,7 +452,7 @@ func (p *publisher) finish() []bool {
 	<-p.waiterD
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.acked
+	return p.acked[:p.sent.Load()]
 }
 
 // ---- the consumer -------------------------------------------------------------------------------------------------
