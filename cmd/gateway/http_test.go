@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -139,5 +140,65 @@ func TestSnakeName(t *testing.T) {
 		if got := snakeName(in); got != want {
 			t.Errorf("snakeName(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// An input that fails for good is marked failed and the others keep running; when every input has failed, run
+// returns an error (exit code 1, so that a service manager restarts the gateway).
+func TestInputFailure(t *testing.T) {
+	cfg, _, err := loadConfig("testdata/good/all_inputs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Buffer.Path = filepath.Join(t.TempDir(), "buffer.db")
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	for i, in := range g.inputs {
+		switch i {
+		case 0:
+			in.run = func(ctx context.Context, emit fieldgate.Emit) error { return errors.New("device refused the configuration") }
+		default:
+			in.run = func(ctx context.Context, emit fieldgate.Emit) error {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-release:
+					return errors.New("gone too")
+				}
+			}
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.run(context.Background(), func() {}) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.inputs[0].getState() != "failed" {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing input is not marked failed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s := g.inputs[1].getState(); s != "running" {
+		t.Errorf("the other input is %s", s)
+	}
+	if e := g.inputs[0].getLastError(); e != "device refused the configuration" {
+		t.Errorf("last error %q", e)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("run returned %v with inputs still running", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "every input has failed") {
+			t.Errorf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after every input failed")
 	}
 }
