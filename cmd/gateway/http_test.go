@@ -160,7 +160,9 @@ func TestInputFailure(t *testing.T) {
 	for i, in := range g.inputs {
 		switch i {
 		case 0:
-			in.run = func(ctx context.Context, emit fieldgate.Emit) error { return errors.New("device refused the configuration") }
+			in.run = func(ctx context.Context, emit fieldgate.Emit) error {
+				return errors.New("device refused the configuration")
+			}
 		default:
 			in.run = func(ctx context.Context, emit fieldgate.Emit) error {
 				select {
