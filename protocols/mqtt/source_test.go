@@ -1,0 +1,618 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/fieldgate/fieldgate"
+)
+
+// The tests below run against every broker brokers() returns: always an in-process mochi broker (the hermetic
+// tier, also under -short), and the private Mosquitto named by FIELDGATE_TEST_MQTT when it is set (with its
+// default in-flight and queue limits, the assertions that matter).
+
+type testBroker struct {
+	name string
+	url  string
+	// ordered: the broker redelivers and sends queued messages in publish order, as MQTT requires. mochi does
+	// not (it resends its in-flight set in map order), so with mochi the tests check sets, not order.
+	ordered bool
+}
+
+func brokers(t *testing.T) []testBroker {
+	t.Helper()
+	bs := []testBroker{{"mochi", startMochi(t, freePort(t)), false}}
+	if u := os.Getenv("FIELDGATE_TEST_MQTT"); u != "" {
+		bs = append(bs, testBroker{"mosquitto", u, true})
+	}
+	return bs
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startMochi runs an in-process broker on port until the test ends, and returns its URL.
+func startMochi(t *testing.T, port int) string {
+	t.Helper()
+	srv := newMochi(t, port)
+	t.Cleanup(func() { srv.Close() })
+	return fmt.Sprintf("tcp://127.0.0.1:%d", port)
+}
+
+func newMochi(t *testing.T, port int) *mochi.Server {
+	t.Helper()
+	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: fmt.Sprintf("127.0.0.1:%d", port)})); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve()
+	waitDial(t, port)
+	return srv
+}
+
+func waitDial(t *testing.T, port int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker on port %d did not come up: %v", port, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sink is the test's buffer: it records what was emitted and rejected, and can be told to fail.
+type sink struct {
+	mu         sync.Mutex
+	readings   []fieldgate.Reading
+	dead       []fieldgate.DeadLetter
+	emitCalls  int
+	failEmits  int           // fail this many Emit calls from now on
+	failReject int           // fail this many Reject calls from now on
+	delay      time.Duration // simulated commit time
+}
+
+func (s *sink) emit(ctx context.Context, rs []fieldgate.Reading) error {
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emitCalls++
+	if s.failEmits > 0 {
+		s.failEmits--
+		return errors.New("injected: disk full")
+	}
+	for _, r := range rs {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
+	s.readings = append(s.readings, rs...)
+	return nil
+}
+
+func (s *sink) reject(ctx context.Context, d fieldgate.DeadLetter) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failReject > 0 {
+		s.failReject--
+		return errors.New("injected: dead letter store failed")
+	}
+	s.dead = append(s.dead, d)
+	return nil
+}
+
+func (s *sink) snapshot() ([]fieldgate.Reading, []fieldgate.DeadLetter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.readings), slices.Clone(s.dead)
+}
+
+func (s *sink) count() (readings, dead int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.readings), len(s.dead)
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// uniq returns a prefix unique to this run, so tests sharing one Mosquitto do not see each other's messages.
+func uniq(name string) string {
+	return fmt.Sprintf("fg%s%d", name, rand.Uint32())
+}
+
+// testConfig is a source subscribing to <prefix>/{line}/{device}/telemetry with a unix_ms timestamp field ts.
+func testConfig(url, prefix string) Config {
+	return Config{
+		Name: prefix, Broker: url, KeepAlive: 5 * time.Second, ConnectTimeout: 5 * time.Second,
+		MaxReconnectInterval: 1 * time.Second,
+		Subscriptions: []Subscription{{
+			Topic: prefix + "/{line}/{device}/telemetry", Device: "{line}/{device}",
+			Timestamp: &Timestamp{Path: "ts", Format: TimeUnixMS},
+		}},
+	}
+}
+
+// running is a Source in a goroutine, stopped and checked at the end.
+type running struct {
+	src    *Source
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg Config, sk *sink) *running {
+	t.Helper()
+	src, err := New(cfg, testLogger(t), sk.reject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{src: src, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- src.Run(ctx, sk.emit) }()
+	t.Cleanup(func() { r.stop(t) })
+	waitFor(t, 15*time.Second, "the source to connect", func() bool { return src.Stats().Connected })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("Run returned %v after cancel, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within 10s of cancel")
+	}
+}
+
+// publisher publishes at QoS 1 and waits for every PUBACK.
+type publisher struct {
+	t *testing.T
+	c paho.Client
+}
+
+func newPublisher(t *testing.T, url string) *publisher {
+	t.Helper()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(uniq("pub")).SetCleanSession(true).
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect to %s: %v", url, tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	return &publisher{t: t, c: c}
+}
+
+// publish sends the messages at QoS 1 with at most 500 unacknowledged, and waits for all PUBACKs.
+func (p *publisher) publish(topic func(i int) string, payload func(i int) []byte, n int) {
+	p.publishAt(0, topic, payload, n)
+}
+
+// publishAt publishes at about rate messages a second (0: as fast as the broker takes them).
+func (p *publisher) publishAt(rate float64, topic func(i int) string, payload func(i int) []byte, n int) {
+	p.t.Helper()
+	toks := make(chan paho.Token, 500)
+	errc := make(chan error, 1)
+	go func() {
+		var first error
+		for tok := range toks {
+			if !tok.WaitTimeout(30*time.Second) && first == nil {
+				first = errors.New("no PUBACK within 30s")
+			}
+			if tok.Error() != nil && first == nil {
+				first = tok.Error()
+			}
+		}
+		errc <- first
+	}()
+	begin := time.Now()
+	for i := range n {
+		if rate > 0 && i%50 == 0 {
+			if ahead := time.Duration(float64(i)/rate*float64(time.Second)) - time.Since(begin); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+		toks <- p.c.Publish(topic(i), 1, false, payload(i))
+	}
+	close(toks)
+	if err := <-errc; err != nil {
+		p.t.Fatalf("publish: %v", err)
+	}
+}
+
+func (p *publisher) one(topic string, payload string) {
+	p.t.Helper()
+	p.publish(func(int) string { return topic }, func(int) []byte { return []byte(payload) }, 1)
+}
+
+var baseTS = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC).UnixMilli()
+
+func telemetry(seq int) []byte {
+	return fmt.Appendf(nil, `{"ts":%d,"seq":%d,"temp":%g,"ok":%t}`, baseTS+int64(seq), seq, 20+float64(seq)/8, seq%2 == 0)
+}
+
+// byDevice groups readings of metric seq by device, in emit order.
+func seqByDevice(rs []fieldgate.Reading) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, r := range rs {
+		if r.Metric == "seq" {
+			out[r.Device] = append(out[r.Device], r.Value.Int())
+		}
+	}
+	return out
+}
+
+func TestDeliversEveryMessageInOrder(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("order")
+			sk := &sink{}
+			r := start(t, testConfig(b.url, prefix), sk)
+			pub := newPublisher(t, b.url)
+			const perDevice = 300
+			devices := []string{"l1/d1", "l1/d2", "l2/d1"}
+			pub.publish(func(i int) string { return prefix + "/" + devices[i%3] + "/telemetry" },
+				func(i int) []byte { return telemetry(i / 3) }, perDevice*3)
+			waitFor(t, 30*time.Second, "every reading", func() bool { n, _ := sk.count(); return n >= perDevice*3*3 })
+
+			rs, dead := sk.snapshot()
+			if len(dead) != 0 {
+				t.Fatalf("dead letters: %+v", dead)
+			}
+			for dev, seqs := range seqByDevice(rs) {
+				if len(seqs) != perDevice {
+					t.Errorf("%s: %d messages, want %d", dev, len(seqs), perDevice)
+				}
+				for i, s := range seqs {
+					if s != int64(i) {
+						t.Fatalf("%s: message %d has seq %d: out of order or duplicated", dev, i, s)
+					}
+				}
+			}
+			type key struct {
+				dev string
+				at  time.Time
+			}
+			seqAt := map[key]int64{}
+			for _, rd := range rs {
+				if rd.Metric == "seq" {
+					seqAt[key{rd.Device, rd.SourceTime}] = rd.Value.Int()
+				}
+			}
+			for _, rd := range rs {
+				seq := seqAt[key{rd.Device, rd.SourceTime}]
+				if want := time.UnixMilli(baseTS + seq).UTC(); !rd.SourceTime.Equal(want) {
+					t.Fatalf("%s %s: source time %v, want %v", rd.Device, rd.Metric, rd.SourceTime, want)
+				}
+				switch rd.Metric {
+				case "temp":
+					if f, _ := rd.Value.Number(); f != 20+float64(seq)/8 {
+						t.Fatalf("%s seq %d: temp %v", rd.Device, seq, rd.Value)
+					}
+				case "ok":
+					if rd.Value != fieldgate.Bool(seq%2 == 0) {
+						t.Fatalf("%s seq %d: ok %v", rd.Device, seq, rd.Value)
+					}
+				}
+			}
+			st := r.src.Stats()
+			if st.Messages != perDevice*3 || st.AckedMessages != perDevice*3 || st.Readings != perDevice*3*3 {
+				t.Errorf("stats: %+v", st)
+			}
+			if st.Subscriptions[0].Messages != perDevice*3 || st.Subscriptions[0].Readings != perDevice*3*3 {
+				t.Errorf("subscription stats: %+v", st.Subscriptions[0])
+			}
+
+			// Everything was acknowledged: a new run of the same session gets nothing again.
+			r.stop(t)
+			sk2 := &sink{}
+			start(t, testConfig(b.url, prefix), sk2)
+			pub.one(prefix+"/l9/marker/telemetry", `{"ts":1,"seq":-1}`)
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			time.Sleep(200 * time.Millisecond)
+			if rs2, _ := sk2.snapshot(); len(rs2) != 1 {
+				t.Errorf("after restart got %d readings, want only the marker: acknowledged messages came again", len(rs2))
+			}
+		})
+	}
+}
+
+func TestEmitFailureIsNotAcknowledgedAndRedelivered(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("fail")
+			sk := &sink{}
+			r := start(t, testConfig(b.url, prefix), sk)
+			sk.mu.Lock()
+			sk.failEmits = 2
+			sk.mu.Unlock()
+			pub := newPublisher(t, b.url)
+			pub.publish(func(i int) string { return prefix + "/l1/d1/telemetry" }, telemetry, 5)
+			waitFor(t, 30*time.Second, "the readings after redelivery", func() bool { n, _ := sk.count(); return n >= 15 })
+			time.Sleep(300 * time.Millisecond)
+			rs, _ := sk.snapshot()
+			seqs := seqByDevice(rs)["l1/d1"]
+			if !b.ordered {
+				slices.Sort(seqs)
+			}
+			if !slices.Equal(seqs, []int64{0, 1, 2, 3, 4}) {
+				t.Errorf("seqs after two failed commits = %v, want each of 0..4 once, in order", seqs)
+			}
+			st := r.src.Stats()
+			if st.EmitErrors != 2 {
+				t.Errorf("EmitErrors = %d, want 2", st.EmitErrors)
+			}
+			if st.Connects < 3 || st.Redelivered == 0 {
+				t.Errorf("want a reconnect per failure and redelivered messages (DUP): %+v", st)
+			}
+			if st.AckedMessages != 5 {
+				t.Errorf("AckedMessages = %d, want 5 (each message once, after its commit)", st.AckedMessages)
+			}
+		})
+	}
+}
+
+func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("poison")
+			cfg := testConfig(b.url, prefix)
+			sk := &sink{failReject: 1} // the first dead letter fails to store: not acked, comes again
+			r := start(t, cfg, sk)
+			pub := newPublisher(t, b.url)
+			topic := prefix + "/l1/d1/telemetry"
+			pub.one(topic, `{"ts":1,"seq":`) // truncated JSON
+			pub.one(topic, string(telemetry(7)))
+			pub.one(prefix+"/l1//telemetry", string(telemetry(8))) // matches the filter, not the pattern
+			waitFor(t, 30*time.Second, "dead letters and the good message", func() bool {
+				n, d := sk.count()
+				return n >= 3 && d >= 2
+			})
+			rs, dead := sk.snapshot()
+			if len(dead) != 2 {
+				t.Fatalf("dead letters = %d, want 2: %+v", len(dead), dead)
+			}
+			d := dead[0]
+			if d.Source != "mqtt:"+prefix || d.Origin != topic || string(d.Payload) != `{"ts":1,"seq":` ||
+				d.Reason == "" || d.Time.IsZero() {
+				t.Errorf("dead letter = %+v", d)
+			}
+			if dead[1].Origin != prefix+"/l1//telemetry" {
+				t.Errorf("second dead letter = %+v, want the unknown topic", dead[1])
+			}
+			if seqs := seqByDevice(rs)["l1/d1"]; !slices.Equal(seqs, []int64{7}) {
+				t.Errorf("good message seqs = %v, want [7]", seqs)
+			}
+			st := r.src.Stats()
+			if st.DeadLetters != 2 || st.RejectErrors != 1 {
+				t.Errorf("stats: %+v", st)
+			}
+
+			// The dead letters were acknowledged: a new run of the session does not get them again.
+			r.stop(t)
+			sk2 := &sink{}
+			start(t, cfg, sk2)
+			pub.one(topic, `{"ts":2,"seq":-1}`)
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			time.Sleep(200 * time.Millisecond)
+			if _, d2 := sk2.snapshot(); len(d2) != 0 {
+				t.Errorf("dead letters came again after restart: %+v", d2)
+			}
+		})
+	}
+}
+
+func TestPersistentSessionKeepsMessagesWhileStopped(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("session")
+			cfg := testConfig(b.url, prefix)
+			sk := &sink{}
+			r := start(t, cfg, sk)
+			pub := newPublisher(t, b.url)
+			pub.one(prefix+"/l1/d1/telemetry", string(telemetry(0)))
+			waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.count(); return n >= 3 })
+			r.stop(t)
+
+			// Published while the gateway is down: the broker queues them for the session. 100 stays well
+			// below Mosquitto's default max_queued_messages (1000).
+			pub.publish(func(int) string { return prefix + "/l1/d1/telemetry" }, func(i int) []byte { return telemetry(i + 1) }, 100)
+			start(t, cfg, sk)
+			waitFor(t, 30*time.Second, "the queued messages", func() bool { n, _ := sk.count(); return n >= 101*3 })
+			rs, _ := sk.snapshot()
+			seqs := seqByDevice(rs)["l1/d1"]
+			if !b.ordered {
+				slices.Sort(seqs)
+			}
+			for i, s := range seqs {
+				if s != int64(i) {
+					t.Fatalf("seq %d at position %d: %v", s, i, seqs)
+				}
+			}
+			if len(seqs) != 101 {
+				t.Errorf("got %d messages, want 101", len(seqs))
+			}
+		})
+	}
+}
+
+func TestStaleSubscriptionOfOldConfigBecomesDeadLetter(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("stale")
+			old := testConfig(b.url, prefix)
+			old.Subscriptions = append(old.Subscriptions, Subscription{Topic: prefix + "/old/+", Format: FormatValue})
+			sk := &sink{}
+			r := start(t, old, sk)
+			pub := newPublisher(t, b.url)
+			pub.one(prefix+"/old/x", "1")
+			waitFor(t, 15*time.Second, "the old topic's reading", func() bool { n, _ := sk.count(); return n >= 1 })
+			r.stop(t)
+
+			// The new configuration drops the old subscription; the broker's session still has it.
+			start(t, testConfig(b.url, prefix), sk)
+			pub.one(prefix+"/old/x", "2")
+			waitFor(t, 15*time.Second, "a dead letter for the old topic", func() bool { _, d := sk.count(); return d >= 1 })
+			_, dead := sk.snapshot()
+			if dead[0].Origin != prefix+"/old/x" || string(dead[0].Payload) != "2" {
+				t.Errorf("dead letter = %+v", dead[0])
+			}
+		})
+	}
+}
+
+// TestReconnectAfterBrokerRestart restarts an in-process broker that forgets every session, so only the
+// resubscription in OnConnect brings the messages back.
+func TestReconnectAfterBrokerRestart(t *testing.T) {
+	port := freePort(t)
+	srv := newMochi(t, port)
+	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
+	prefix := uniq("restart")
+	sk := &sink{}
+	r := start(t, testConfig(url, prefix), sk)
+	pub := newPublisher(t, url)
+	pub.one(prefix+"/l1/d1/telemetry", string(telemetry(0)))
+	waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.count(); return n >= 3 })
+
+	srv.Close()
+	waitFor(t, 15*time.Second, "the loss to be noticed", func() bool { return !r.src.Stats().Connected })
+	srv2 := newMochi(t, port)
+	defer srv2.Close()
+	waitFor(t, 30*time.Second, "the reconnect", func() bool { return r.src.Stats().Connected })
+	time.Sleep(200 * time.Millisecond) // the SUBSCRIBE follows the CONNACK
+	pub2 := newPublisher(t, url)
+	pub2.one(prefix+"/l1/d1/telemetry", string(telemetry(1)))
+	waitFor(t, 15*time.Second, "the message after the restart", func() bool { n, _ := sk.count(); return n >= 6 })
+	if st := r.src.Stats(); st.Connects < 2 || st.ConnectionLosses < 1 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+// TestThroughputCommitsInBatches sends 20,000 QoS 1 messages at 2,500 msg/s through a sink whose every commit
+// takes 2 ms (an fsync). With Mosquitto's defaults (20 in flight, 1000 queued, beyond which it drops messages
+// silently) one message per commit would manage some 400 msg/s and lose most of the stream; the batching worker
+// must keep up, and every message must be emitted exactly once (counts are asserted, not time).
+func TestThroughputCommitsInBatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 messages: not in -short")
+	}
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("tput")
+			sk := &sink{delay: 2 * time.Millisecond}
+			r := start(t, testConfig(b.url, prefix), sk)
+			pub := newPublisher(t, b.url)
+			const n = 20000
+			begin := time.Now()
+			rate := 2500.0
+			if !b.ordered {
+				rate = 0 // mochi keeps up to 8192 in flight and drops nothing: as fast as it goes
+			}
+			go pub.publishAt(rate, func(i int) string { return prefix + "/l1/d" + strconv.Itoa(i%10) + "/telemetry" },
+				func(i int) []byte { return telemetry(i / 10) }, n)
+			for deadline := time.Now().Add(60 * time.Second); r.src.Stats().AckedMessages < n; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("timed out waiting for %d messages (the broker dropped some?): %+v", n, r.src.Stats())
+				}
+			}
+			elapsed := time.Since(begin)
+			time.Sleep(200 * time.Millisecond)
+			rs, dead := sk.snapshot()
+			st := r.src.Stats()
+			if len(rs) != n*3 || len(dead) != 0 || st.AckedMessages != n {
+				t.Errorf("got %d readings (want %d), %d dead letters, stats %+v", len(rs), n*3, len(dead), st)
+			}
+			for dev, seqs := range seqByDevice(rs) {
+				if len(seqs) != n/10 {
+					t.Errorf("%s: %d messages, want %d", dev, len(seqs), n/10)
+				}
+			}
+			t.Logf("%s: %d messages in %v (%.0f msg/s) in %d commits (%.1f messages each), mean receipt-to-ack %.2f ms",
+				b.name, n, elapsed.Round(time.Millisecond), n/elapsed.Seconds(), st.Batches, float64(n)/float64(st.Batches),
+				1000*st.AckLatencySeconds/float64(st.AckLatencyCount))
+			if st.Batches > n/4 {
+				t.Errorf("%d commits for %d messages: the worker does not batch", st.Batches, n)
+			}
+		})
+	}
+}
+
+func TestRunLeavesNoGoroutine(t *testing.T) {
+	url := startMochi(t, freePort(t))
+	before := runtime.NumGoroutine()
+	sk := &sink{}
+	r := start(t, testConfig(url, uniq("leak")), sk)
+	r.stop(t)
+	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+
+	// Also when the broker is not there at all: Run keeps trying and returns on cancel.
+	cfg := testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), uniq("down"))
+	src, err := New(cfg, testLogger(t), sk.reject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := src.Run(ctx, sk.emit); err != nil {
+		t.Errorf("Run = %v, want nil on cancel", err)
+	}
+	if st := src.Stats(); st.Connected || st.Connects != 0 {
+		t.Errorf("stats with no broker: %+v", st)
+	}
+	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+}
