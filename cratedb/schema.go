@@ -55,6 +55,9 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"`
 	// Linger is how long the service waits to fill a batch before writing what it has. Default 100ms.
 	Linger time.Duration `yaml:"linger"`
+	// Connections is how many connections write a batch of raw readings in parallel (each a statement of its
+	// share). Default 2: the database's work on one statement runs on one core.
+	Connections int `yaml:"connections"`
 }
 
 // Defaults of Config, applied by New and by the central service.
@@ -62,6 +65,7 @@ const (
 	DefaultShards    = 4
 	DefaultBatchSize = 5000
 	DefaultLinger    = 100 * time.Millisecond
+	DefaultConns     = 2
 )
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
@@ -82,6 +86,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchSize < 0 || c.BatchSize > 100000 {
 		errs = append(errs, fieldgate.FieldErrorf("batch_size", "%d is outside 1 to 100000", c.BatchSize))
+	}
+	if c.Connections < 0 || c.Connections > 16 {
+		errs = append(errs, fieldgate.FieldErrorf("connections", "%d is outside 1 to 16", c.Connections))
 	}
 	if c.Linger < 0 || c.Linger > time.Minute {
 		errs = append(errs, fieldgate.FieldErrorf("linger", "%s is outside 0 to 1m", c.Linger))
@@ -105,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Linger == 0 {
 		c.Linger = DefaultLinger
+	}
+	if c.Connections == 0 {
+		c.Connections = DefaultConns
 	}
 	return c
 }

@@ -87,8 +87,8 @@ type Writer struct {
 	readSQL string
 	cpSQL   string
 
-	mu   sync.Mutex
-	conn *pgx.Conn
+	mu    sync.Mutex  // one call at a time
+	conns []*pgx.Conn // Connections of them; conns[i] is used by one goroutine of the call holding mu
 
 	rawRows, batchDupes, aggRows, deadRows, rejected, shortCounts, errs, stmts, writeNanos atomic.Uint64
 	connected                                                                              atomic.Bool
@@ -116,7 +116,8 @@ func New(cfg Config, sizes []time.Duration, log *slog.Logger) (*Writer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{}}
+	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{},
+		conns: make([]*pgx.Conn, cfg.Connections)}
 	w.rawSQL = upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"})
 	for _, s := range sizes {
 		w.aggSQL[s] = upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated)
@@ -206,7 +207,7 @@ func (w *Writer) Config() Config { return w.cfg }
 func (w *Writer) Connect(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx)
+	conn, err := w.connLocked(ctx, 0)
 	if err != nil {
 		return err
 	}
@@ -219,16 +220,16 @@ func (w *Writer) Connect(ctx context.Context) error {
 	}
 	for _, stmt := range statements(ddl) {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
-			w.failLocked(err)
+			w.failLocked(0, err)
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}
 	return nil
 }
 
-func (w *Writer) connLocked(ctx context.Context) (*pgx.Conn, error) {
-	if w.conn != nil && !w.conn.IsClosed() {
-		return w.conn, nil
+func (w *Writer) connLocked(ctx context.Context, i int) (*pgx.Conn, error) {
+	if c := w.conns[i]; c != nil && !c.IsClosed() {
+		return c, nil
 	}
 	pc, err := pgx.ParseConfig(w.cfg.URL.Reveal())
 	if err != nil {
@@ -243,21 +244,21 @@ func (w *Writer) connLocked(ctx context.Context) (*pgx.Conn, error) {
 		w.noteErr(err)
 		return nil, fmt.Errorf("connect to database %s:%d: %w", pc.Host, pc.Port, err)
 	}
-	w.conn = conn
+	w.conns[i] = conn
 	return conn, nil
 }
 
 // failLocked records a failed statement and drops the connection unless the server answered with an error (the
 // connection is then fine).
-func (w *Writer) failLocked(err error) {
+func (w *Writer) failLocked(i int, err error) {
 	w.errs.Add(1)
 	w.noteErr(err)
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) && w.conn != nil {
+	if !errors.As(err, &pe) && w.conns[i] != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = w.conn.Close(ctx)
+		_ = w.conns[i].Close(ctx)
 		cancel()
-		w.conn = nil
+		w.conns[i] = nil
 	}
 }
 
@@ -270,12 +271,14 @@ func (w *Writer) noteErr(err error) {
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.conn == nil {
-		return nil
+	var errs []error
+	for i, c := range w.conns {
+		if c != nil {
+			errs = append(errs, c.Close(ctx))
+			w.conns[i] = nil
+		}
 	}
-	err := w.conn.Close(ctx)
-	w.conn = nil
-	return err
+	return errors.Join(errs...)
 }
 
 // Ping checks that the database answers. While a write is in progress it does not wait and reports the result of
@@ -288,12 +291,12 @@ func (w *Writer) Ping(ctx context.Context) error {
 		return errors.New("database: last statement failed")
 	}
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx)
+	conn, err := w.connLocked(ctx, 0)
 	if err != nil {
 		return err
 	}
 	if err := conn.Ping(ctx); err != nil {
-		w.failLocked(err)
+		w.failLocked(0, err)
 		return fmt.Errorf("ping database: %w", err)
 	}
 	w.connected.Store(true)
@@ -359,20 +362,42 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 	w.batchDupes.Add(uint64(len(rows) - len(distinct)))
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var rej map[int]string
-	for start := 0; start < len(distinct); start += w.cfg.BatchSize {
-		end := min(start+w.cfg.BatchSize, len(distinct))
-		r, err := w.upsertLocked(ctx, w.rawSQL, distinct[start:end], func(idx []int) []any { return rawArgs(rows, idx) })
-		if err != nil {
-			return nil, fmt.Errorf("write %d readings to %s: %w", len(distinct), w.tables.Raw, err)
+	// Statements of at most BatchSize rows, run Connections at a time (their keys are distinct, so they never
+	// wait for each other's rows).
+	var chunks [][]int
+	per := min(w.cfg.BatchSize, (len(distinct)+len(w.conns)-1)/len(w.conns))
+	for start := 0; start < len(distinct); start += per {
+		chunks = append(chunks, distinct[start:min(start+per, len(distinct))])
+	}
+	rej := map[int]string{}
+	var rmu sync.Mutex
+	var firstErr error
+	for round := 0; round < len(chunks); round += len(w.conns) {
+		var wg sync.WaitGroup
+		for slot := 0; slot < len(w.conns) && round+slot < len(chunks); slot++ {
+			chunk := chunks[round+slot]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := w.upsertLocked(ctx, slot, w.rawSQL, chunk, func(idx []int) []any { return rawArgs(rows, idx) })
+				rmu.Lock()
+				defer rmu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					return
+				}
+				for i, why := range r {
+					rej[i] = why
+				}
+				w.rawRows.Add(uint64(len(chunk) - len(r)))
+			}()
 		}
-		for i, why := range r {
-			if rej == nil {
-				rej = map[int]string{}
-			}
-			rej[i] = why
+		wg.Wait()
+		if firstErr != nil {
+			return nil, fmt.Errorf("write %d readings to %s: %w", len(distinct), w.tables.Raw, firstErr)
 		}
-		w.rawRows.Add(uint64(end - start - len(r)))
 	}
 	for i, why := range rej {
 		rejected = append(rejected, Rejected{Index: i, Reason: why})
@@ -385,8 +410,8 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 }
 
 // upsertLocked runs stmt over the rows idx (all distinct keys) and bisects on a short count or a data error.
-func (w *Writer) upsertLocked(ctx context.Context, stmt string, idx []int, args func([]int) []any) (map[int]string, error) {
-	conn, err := w.connLocked(ctx)
+func (w *Writer) upsertLocked(ctx context.Context, slot int, stmt string, idx []int, args func([]int) []any) (map[int]string, error) {
+	conn, err := w.connLocked(ctx, slot)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +426,7 @@ func (w *Writer) upsertLocked(ctx context.Context, stmt string, idx []int, args 
 	var why string
 	if err != nil {
 		if !isDataError(err) {
-			w.failLocked(err)
+			w.failLocked(slot, err)
 			return nil, err
 		}
 		w.errs.Add(1)
@@ -423,7 +448,7 @@ func (w *Writer) upsertLocked(ctx context.Context, stmt string, idx []int, args 
 				return nil, nil
 			}
 			if err2 != nil && !isDataError(err2) {
-				w.failLocked(err2)
+				w.failLocked(slot, err2)
 				return nil, err2
 			}
 		}
@@ -431,11 +456,11 @@ func (w *Writer) upsertLocked(ctx context.Context, stmt string, idx []int, args 
 		return map[int]string{idx[0]: why}, nil
 	}
 	h := len(idx) / 2
-	a, err := w.upsertLocked(ctx, stmt, idx[:h], args)
+	a, err := w.upsertLocked(ctx, slot, stmt, idx[:h], args)
 	if err != nil {
 		return nil, err
 	}
-	b, err := w.upsertLocked(ctx, stmt, idx[h:], args)
+	b, err := w.upsertLocked(ctx, slot, stmt, idx[h:], args)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +576,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 		idx := bySize[size]
 		for start := 0; start < len(idx); start += w.cfg.BatchSize {
 			end := min(start+w.cfg.BatchSize, len(idx))
-			rej, err := w.upsertLocked(ctx, w.aggSQL[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
+			rej, err := w.upsertLocked(ctx, 0, w.aggSQL[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
 			if err != nil {
 				return fmt.Errorf("write %d aggregates to %s: %w", end-start, w.tables.Aggregates[size], err)
 			}
@@ -619,7 +644,7 @@ func (w *Writer) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rej, err := w.upsertLocked(ctx, w.deadSQL, idx, func(ix []int) []any {
+	rej, err := w.upsertLocked(ctx, 0, w.deadSQL, idx, func(ix []int) []any {
 		n := len(ix)
 		topic, reason, payload := make([]string, n), make([]string, n), make([]string, n)
 		part, off, at := make([]int32, n), make([]int64, n), make([]time.Time, n)
@@ -651,19 +676,19 @@ func (w *Writer) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, end time.Time) ([]fieldgate.Reading, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx)
+	conn, err := w.connLocked(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
 	if w.cfg.Dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Raw); err != nil {
-			w.failLocked(err)
+			w.failLocked(0, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Raw, err)
 		}
 	}
 	rows, err := conn.Query(ctx, w.readSQL, device, metric, Ms(start), Ms(end))
 	if err != nil {
-		w.failLocked(err)
+		w.failLocked(0, err)
 		return nil, fmt.Errorf("read %s/%s from %s: %w", device, metric, w.tables.Raw, err)
 	}
 	var out []fieldgate.Reading
@@ -695,7 +720,7 @@ func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, e
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		w.failLocked(err)
+		w.failLocked(0, err)
 		return nil, fmt.Errorf("read %s/%s from %s: %w", device, metric, w.tables.Raw, err)
 	}
 	w.connected.Store(true)
@@ -742,7 +767,7 @@ func (w *Writer) SaveCheckpoints(ctx context.Context, group, topic string, cps [
 	now := Ms(time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rej, err := w.upsertLocked(ctx, w.cpSQL, idx, func(ix []int) []any {
+	rej, err := w.upsertLocked(ctx, 0, w.cpSQL, idx, func(ix []int) []any {
 		n := len(ix)
 		g, t, data, at := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
 		part := make([]int32, n)
@@ -765,20 +790,20 @@ func (w *Writer) SaveCheckpoints(ctx context.Context, group, topic string, cps [
 func (w *Writer) LoadCheckpoints(ctx context.Context, group, topic string) (map[int32][]byte, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx)
+	conn, err := w.connLocked(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
 	if w.cfg.Dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Checkpoints); err != nil {
-			w.failLocked(err)
+			w.failLocked(0, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Checkpoints, err)
 		}
 	}
 	rows, err := conn.Query(ctx, "SELECT kafka_partition, checkpoint FROM "+w.tables.Checkpoints+
 		" WHERE consumer_group = $1 AND kafka_topic = $2", group, topic)
 	if err != nil {
-		w.failLocked(err)
+		w.failLocked(0, err)
 		return nil, fmt.Errorf("load checkpoints of group %s topic %s: %w", group, topic, err)
 	}
 	out := map[int32][]byte{}
@@ -792,7 +817,7 @@ func (w *Writer) LoadCheckpoints(ctx context.Context, group, topic string) (map[
 		out[p] = []byte(data)
 	}
 	if err := rows.Err(); err != nil {
-		w.failLocked(err)
+		w.failLocked(0, err)
 		return nil, fmt.Errorf("load checkpoints of group %s topic %s: %w", group, topic, err)
 	}
 	return out, nil

@@ -63,6 +63,8 @@ type loader struct {
 	lastCmt   time.Time
 
 	joined atomic.Bool
+
+	latencyHook func(seconds float64) // tests: per written batch, the largest event time → written delay
 }
 
 func newLoader(cfg *Config, log *slog.Logger, db store, out io.Writer, met *metrics) (*loader, error) {
@@ -206,6 +208,9 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 			}
 		}
 		l.met.eventToDB.Observe(lat)
+		if l.latencyHook != nil {
+			l.latencyHook(lat)
+		}
 		l.met.written.Add(float64(len(raws) - len(rej)))
 	}
 	var dls []cratedb.DeadLetter
