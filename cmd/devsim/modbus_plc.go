@@ -34,7 +34,7 @@ import (
 //	input 0        uint16        tank level, ‰          0-1000, filling and draining
 //	input 1        int16         ambient, °C × 10
 //	coil 0, 1                    pump running, valve open
-//	discrete 0, 1                door closed, emergency stop (pressed for 5 s every 3 minutes)
+//	discrete 0, 1                door closed (open 7 s of every 97), emergency stop (pressed 5 s every 3 min)
 //
 // The machine runs 50 s, then stops for 10 s.
 type plc struct {
