@@ -32,6 +32,9 @@
 //     for one start, or a new client_id).
 //   - Every (re)subscribe makes the broker send the retained messages on the filter again. A retained message
 //     whose payload has no timestamp then gives a new reading at the new receive time.
+//   - Overlapping filters (plant/+/+/telemetry and plant/#) may make the broker deliver a message once per
+//     matching subscription (MQTT 3.1.1 allows either); here each copy is mapped by the first subscription
+//     whose filter matches. Prefer filters that do not overlap.
 //   - Messages are delivered at least once: after a reconnect the broker may send again what was committed but
 //     not yet acknowledged. Readings with a source time are then exact duplicates, which the central service
 //     stores once.

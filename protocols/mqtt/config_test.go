@@ -1,0 +1,204 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fieldgate/fieldgate"
+)
+
+func qos(q byte) *byte { return &q }
+
+func validConfig() Config {
+	return Config{
+		Name: "plant", Broker: "tcp://127.0.0.1:1883",
+		Subscriptions: []Subscription{{Topic: "plant/{line}/{device}/telemetry", Device: "{line}/{device}"}},
+	}
+}
+
+func TestValidateNamesTheField(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(c *Config)
+		field  string
+		text   string
+	}{
+		{"no name", func(c *Config) { c.Name = "" }, "name", "required"},
+		{"name with slash", func(c *Config) { c.Name = "a/b" }, "name", "no spaces or slashes"},
+		{"no broker", func(c *Config) { c.Broker = "" }, "broker", "required"},
+		{"websocket broker", func(c *Config) { c.Broker = "ws://h:80" }, "broker", `scheme "ws"`},
+		{"broker without host", func(c *Config) { c.Broker = "tcp://" }, "broker", "no host"},
+		{"password without user", func(c *Config) { c.Password = "x" }, "password", "without username"},
+		{"half mutual tls", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.cert_file", "go together"},
+		{"negative keepalive", func(c *Config) { c.KeepAlive = -time.Second }, "keep_alive", "negative"},
+		{"sub-second keepalive", func(c *Config) { c.KeepAlive = 500 * time.Millisecond }, "keep_alive", "whole seconds"},
+		{"negative max batch", func(c *Config) { c.MaxBatch = -1 }, "max_batch", "negative"},
+		{"no subscriptions", func(c *Config) { c.Subscriptions = nil }, "subscriptions", "at least one"},
+		{"bad qos", func(c *Config) { c.Subscriptions[0].QoS = qos(3) }, "subscriptions[0].qos", "want 0, 1 or 2"},
+		{"no topic", func(c *Config) { c.Subscriptions[0].Topic = "" }, "subscriptions[0].topic", "required"},
+		{"hash not last", func(c *Config) { c.Subscriptions[0].Topic = "a/#/b" }, "subscriptions[0].topic", "last segment"},
+		{"partial wildcard", func(c *Config) { c.Subscriptions[0].Topic = "a/b+/c" }, "subscriptions[0].topic", "whole segment"},
+		{"bad segment name", func(c *Config) { c.Subscriptions[0].Topic = "a/{b c}/d" }, "subscriptions[0].topic", "segment name"},
+		{"segment named twice", func(c *Config) { c.Subscriptions[0].Topic = "a/{x}/{x}" }, "subscriptions[0].topic", "named twice"},
+		{"template unknown segment", func(c *Config) { c.Subscriptions[0].Device = "{site}/{device}" }, "subscriptions[0].device", "{site} is not a named segment"},
+		{"template unclosed", func(c *Config) { c.Subscriptions[0].Device = "{line" }, "subscriptions[0].device", "unclosed"},
+		{"metric template unknown", func(c *Config) { c.Subscriptions[0].Metric = "{quantity}" }, "subscriptions[0].metric", "{quantity}"},
+		{"bad format", func(c *Config) { c.Subscriptions[0].Format = "xml" }, "subscriptions[0].format", `"xml"`},
+		{"fields with value", func(c *Config) {
+			c.Subscriptions[0].Format = FormatValue
+			c.Subscriptions[0].Fields = []Field{{Path: "a"}}
+		}, "subscriptions[0].fields", "only for format json"},
+		{"timestamp with value", func(c *Config) {
+			c.Subscriptions[0].Format = FormatValue
+			c.Subscriptions[0].Timestamp = &Timestamp{Path: "ts"}
+		}, "subscriptions[0].timestamp", "only for format json"},
+		{"empty field path", func(c *Config) { c.Subscriptions[0].Fields = []Field{{Metric: "x"}} }, "subscriptions[0].fields[0].path", "required"},
+		{"bad field path", func(c *Config) { c.Subscriptions[0].Fields = []Field{{Path: "a..b"}} }, "subscriptions[0].fields[0].path", "empty path segment"},
+		{"duplicate field path", func(c *Config) { c.Subscriptions[0].Fields = []Field{{Path: "a"}, {Path: "a"}} }, "subscriptions[0].fields[1].path", "listed twice"},
+		{"bad timestamp format", func(c *Config) { c.Subscriptions[0].Timestamp = &Timestamp{Path: "ts", Format: "unix"} }, "subscriptions[0].timestamp.format", `"unix"`},
+		{"timestamp without path", func(c *Config) { c.Subscriptions[0].Timestamp = &Timestamp{Format: TimeUnixS} }, "subscriptions[0].timestamp.path", "required"},
+		{"samples without timestamp", func(c *Config) { c.Subscriptions[0].Samples = "s" }, "subscriptions[0].samples", "needs timestamp"},
+		{"duplicate filter", func(c *Config) {
+			c.Subscriptions = append(c.Subscriptions, Subscription{Topic: "plant/+/{dev}/telemetry"})
+		}, "subscriptions[1].topic", "same as subscriptions[0]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := validConfig()
+			c.change(&cfg)
+			err := cfg.Validate()
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			if !hasFieldError(err, c.field, c.text) {
+				t.Errorf("error %q has no FieldError at %q containing %q", err, c.field, c.text)
+			}
+			if _, nerr := New(cfg, nil, noReject); nerr == nil {
+				t.Error("New accepted an invalid config")
+			}
+		})
+	}
+}
+
+func hasFieldError(err error, field, text string) bool {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			if hasFieldError(e, field, text) {
+				return true
+			}
+		}
+		return false
+	}
+	var fe *fieldgate.FieldError
+	return errors.As(err, &fe) && fe.Field == field && strings.Contains(fe.Err.Error(), text)
+}
+
+func noReject(context.Context, fieldgate.DeadLetter) error { return nil }
+
+func TestValidateAcceptsAndDefaults(t *testing.T) {
+	cfg := validConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	d := cfg.withDefaults()
+	s := d.Subscriptions[0]
+	if d.ClientID != "fieldgate-plant" || d.CleanSession || d.KeepAlive != 30*time.Second ||
+		d.ConnectTimeout != 10*time.Second || d.MaxReconnectInterval != 30*time.Second || d.MaxBatch != 1024 ||
+		*s.QoS != 1 || s.Format != FormatJSON {
+		t.Errorf("defaults: %+v, subscription %+v", d, s)
+	}
+	if cfg.Subscriptions[0].QoS != nil {
+		t.Error("withDefaults changed the caller's subscription")
+	}
+	// An explicit QoS 0 stays 0.
+	cfg.Subscriptions[0].QoS = qos(0)
+	if q := *cfg.withDefaults().Subscriptions[0].QoS; q != 0 {
+		t.Errorf("qos 0 became %d", q)
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	cfg := validConfig()
+	cfg.Username, cfg.Password = "u", "secret-value"
+	cfg.Subscriptions[0].QoS = qos(0)
+	w := strings.Join(cfg.Warnings(), "\n")
+	if !strings.Contains(w, "clear text") || !strings.Contains(w, "QoS 0") {
+		t.Errorf("warnings: %s", w)
+	}
+	if strings.Contains(w, "secret-value") {
+		t.Error("a warning shows the password")
+	}
+	cfg.Broker = "ssl://broker:8883"
+	if w := strings.Join(cfg.Warnings(), "\n"); strings.Contains(w, "clear text") {
+		t.Errorf("warns about clear text over ssl://: %s", w)
+	}
+	// The password never reaches the log, whatever is logged.
+	var buf bytes.Buffer
+	src, err := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)), noReject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.log.Info("config", "cfg", src.cfg)
+	if strings.Contains(buf.String(), "secret-value") {
+		t.Errorf("log shows the password: %s", buf.String())
+	}
+}
+
+// TestSensorsSnippet loads testdata/mqtt-sensors.yaml, the input the demo configuration uses for cmd/devsim's
+// simulated sensors, with unknown keys refused, and checks that it validates and maps devsim's payloads.
+func TestSensorsSnippet(t *testing.T) {
+	b, err := os.ReadFile("testdata/mqtt-sensors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KeepAlive != 30*time.Second {
+		t.Errorf("keep_alive = %v, want 30s from the YAML", cfg.KeepAlive)
+	}
+	src, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), noReject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ topic, payload string }{
+		{"plant/line1/env-01/telemetry", `{"ts":1764076570123,"temperature":21.5,"humidity":40.1,"battery":{"voltage":3.6}}`},
+		{"plant/line1/vib-01/vibration", `{"ts":1764076570000,"rms":0.3,"samples":[{"t":1764076570000,"x":0.1,"y":0.2,"z":0.3}]}`},
+		{"plant/line2/meter-01/energy", `{"time":"2026-11-25T13:16:10Z","power_w":1200,"energy_kwh":1234.5,"phase":{"l1":{"v":230.1}}}`},
+		{"plant/line2/pump-03/state", `running`},
+	} {
+		routed := false
+		for _, sub := range src.subs {
+			m, err := NewMapper(sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.Matches(c.topic) {
+				continue
+			}
+			routed = true
+			if rs, err := m.Map(nil, c.topic, []byte(c.payload), time.Now()); err != nil || len(rs) == 0 {
+				t.Errorf("%s: %v (%d readings)", c.topic, err, len(rs))
+			}
+			break
+		}
+		if !routed {
+			t.Errorf("%s matches no subscription of the snippet", c.topic)
+		}
+	}
+}
