@@ -2,17 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/window"
 )
 
 func TestExampleConfigs(t *testing.T) {
@@ -192,4 +201,113 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip: %+v → %+v (%v)", r, back, err)
 		}
 	})
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Without a database the service prints each closed window as one line, and commits offsets.
+func TestDemoMode(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "fieldgate.readings"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	prod, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("fieldgate.readings"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	base := time.Now().UTC().Truncate(time.Minute).Add(-10 * time.Minute)
+	var recs []*kgo.Record
+	for _, r := range stream(2, 30, base, time.Second, "demo") {
+		v, _ := fieldgate.Encode(r)
+		recs = append(recs, &kgo.Record{Key: []byte(r.Device), Value: v})
+	}
+	recs = append(recs, &kgo.Record{Key: []byte("x"), Value: []byte("not json")})
+	if err := prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Kafka: KafkaConfig{Brokers: c.ListenAddrs(), Group: "demo", SessionTimeout: 3 * time.Second, CommitInterval: 100 * time.Millisecond},
+		Windows: window.Config{Sizes: []time.Duration{10 * time.Second, time.Minute}, OutOfOrderness: time.Second, AllowedLateness: time.Second, IdleTimeout: time.Second},
+		HTTP:    HTTPConfig{Listen: freeAddr(t)}}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler), out) }()
+	deadline := time.Now().Add(20 * time.Second)
+	// 2 devices × 4 metrics × (3 windows of 10s + 1 of 1m).
+	for strings.Count(out.String(), "\n") < 32 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTP.Listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz: %d", code)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{"fieldgate_central_records_consumed_total 241", `fieldgate_central_dead_letters_total{reason="decode"} 1`,
+		"fieldgate_central_consumer_lag{partition=", "fieldgate_central_batch_seconds_bucket", "fieldgate_central_watermark_delay_seconds"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if n := strings.Count(s, "\n"); n != 32 {
+		t.Errorf("%d window lines, want 32:\n%s", n, s)
+	}
+	if !strings.Contains(s, "10s  demo/dev-00") || !strings.Contains(s, "n=10") || !strings.Contains(s, `last="`) {
+		t.Errorf("window lines look wrong:\n%s", s)
+	}
+	adm := kadm.NewClient(prod)
+	offs, err := adm.FetchOffsets(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var committed int64
+	offs.Each(func(o kadm.OffsetResponse) { committed += o.At })
+	if committed != int64(len(recs)) {
+		t.Errorf("committed offsets sum to %d, want %d (every record, the undecodable one included)", committed, len(recs))
+	}
 }
