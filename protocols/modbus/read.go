@@ -13,6 +13,17 @@ import (
 	"github.com/simonvetter/modbus"
 )
 
+// ErrUsage is wrapped by the errors of ReadOnce and RunReadCommand that come from their arguments (flags, the
+// spec, the connection settings) rather than from the device: the command's exit code 2.
+var ErrUsage = errors.New("usage error")
+
+type usageError struct{ error }
+
+func (e usageError) Is(target error) bool { return target == ErrUsage }
+func (e usageError) Unwrap() error        { return e.error }
+
+func usage(err error) error { return usageError{err} }
+
 // ReadSpec is one commissioning read: what `gateway modbus read` asks a device.
 type ReadSpec struct {
 	UnitID   int    // default 1
@@ -62,7 +73,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 	}
 	kind, err := ParseRegisterKind(spec.Register)
 	if err != nil {
-		return ReadResult{}, fieldgate.FieldErrorf("register", "%v", err)
+		return ReadResult{}, usage(fieldgate.FieldErrorf("register", "%v", err))
 	}
 	count := spec.Count
 	tag := Tag{Name: "read", Register: spec.Register, Address: spec.Address, Type: spec.Type, Length: spec.Length,
@@ -81,7 +92,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 	if err := probe.Validate(); err != nil {
 		// Name the command's own terms, not the config paths of the probe.
 		msg := strings.NewReplacer("devices[0].groups[0].tags[0].", "", "devices[0].", "").Replace(err.Error())
-		return ReadResult{}, errors.New(msg)
+		return ReadResult{}, usage(errors.New(msg))
 	}
 	ct, _ := probe.Devices[0].Groups[0].Tags[0].compile(ABCD)
 	n := count
@@ -101,7 +112,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 		limit = DefaultMaxBits
 	}
 	if n > limit || spec.Address+n > 0x10000 {
-		return ReadResult{}, fmt.Errorf("reading %d %s from %d is more than one request may read (%d) or runs past 65535", n, kind, spec.Address, limit)
+		return ReadResult{}, usage(fmt.Errorf("reading %d %s from %d is more than one request may read (%d) or runs past 65535", n, kind, spec.Address, limit))
 	}
 	if err := ctx.Err(); err != nil {
 		return ReadResult{}, err
@@ -224,7 +235,8 @@ func formatValue(v ReadValue) string {
 }
 
 // RunReadCommand is `gateway modbus read`: it parses args (flags, see -h), calls ReadOnce and prints the result
-// to out. Usage errors and read failures are returned; flag.ErrHelp for -h.
+// to out. Errors from the arguments wrap ErrUsage; flag.ErrHelp is returned for -h; any other error is a failed
+// read (connection, timeout, Modbus exception).
 func RunReadCommand(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("modbus read", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -256,10 +268,13 @@ func RunReadCommand(ctx context.Context, args []string, out io.Writer) error {
 	fs.Float64Var(&scale, "scale", 0, "multiply by this (0: no scaling)")
 	fs.Float64Var(&offset, "offset", 0, "add this after scaling")
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
 	conn.Name = "read"
 	conn.Transport = Transport(transport)
@@ -272,7 +287,7 @@ func RunReadCommand(ctx context.Context, args []string, out io.Writer) error {
 		spec.Scale, spec.Offset = &scale, &offset
 	}
 	if conn.Address == "" {
-		return errors.New("-address is required")
+		return usage(errors.New("-address is required"))
 	}
 	start := time.Now()
 	res, err := ReadOnce(ctx, conn, spec)

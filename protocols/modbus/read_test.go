@@ -3,6 +3,7 @@ package modbus
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -86,7 +87,12 @@ func TestRunReadCommand(t *testing.T) {
 	if !strings.Contains(out.String(), `holding 300: 0x6669`) || !strings.Contains(out.String(), `"fi"`) || !strings.Contains(out.String(), "interpretations") {
 		t.Errorf("raw output:\n%s", out.String())
 	}
-	if err := RunReadCommand(context.Background(), []string{"-start", "1"}, &out); err == nil {
-		t.Error("no -address accepted")
+	for _, args := range [][]string{{"-start", "1"}, {"-address", addr, "-type", "float33"}, {"-address", addr, "-nope"}, {"-address", addr, "extra"}, {"-address", addr, "-count", "200"}} {
+		if err := RunReadCommand(context.Background(), args, &out); !errors.Is(err, ErrUsage) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+	if err := RunReadCommand(context.Background(), []string{"-address", freeAddr(t)}, &out); err == nil || errors.Is(err, ErrUsage) {
+		t.Errorf("connection refused: %v, want a read failure", err)
 	}
 }
