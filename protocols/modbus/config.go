@@ -124,8 +124,9 @@ type AddressRange struct {
 type Group struct {
 	// Name shows in `gateway validate -v` and logs. Default "group<i>".
 	Name string `yaml:"name"`
-	// Interval is the poll period, kept on a fixed schedule aligned to multiples of Interval since the Unix epoch:
-	// a poll that runs late skips the ticks it missed (counted) rather than bunching them. Default 1s.
+	// Interval is the poll period. The group is polled once at start, then on a fixed schedule aligned to
+	// multiples of Interval since the Unix epoch: a tick that cannot start within half an interval (the previous
+	// poll ran long) is skipped and counted rather than run late, so polls never bunch. Default 1s.
 	Interval time.Duration `yaml:"interval"`
 	Tags     []Tag         `yaml:"tags"`
 }

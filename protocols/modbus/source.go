@@ -275,13 +275,16 @@ func (s *Source) Stats() Stats {
 // does not answer, refuses a request or drops the connection never makes Run return: its tags are emitted Bad
 // and it is retried with backoff.
 //
+// Every group is polled once at start, then on its schedule: the multiples of its interval since the Unix
+// epoch, so that the readings of many gateways line up.
+//
 // Run returns within one request timeout or one dial (at most the library's 5s, 15s for a TLS handshake) after
 // ctx ends, because the library's calls cannot be interrupted.
 func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 	defer s.closeClient()
 	now := time.Now()
 	for _, g := range s.groups {
-		g.next = firstTick(now, g.interval)
+		g.next = now // the first poll at once, then on the grid
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -312,7 +315,7 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 			continue
 		}
 		scheduled := g.next
-		g.next = g.next.Add(g.interval)
+		g.next = scheduled.Truncate(g.interval).Add(g.interval)
 		if s.onPoll != nil {
 			s.onPoll(scheduled, now)
 		}
@@ -330,15 +333,6 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 			}
 		}
 	}
-}
-
-// firstTick is the first multiple of interval since the Unix epoch at or after now.
-func firstTick(now time.Time, interval time.Duration) time.Time {
-	t := now.Truncate(interval)
-	if t.Before(now) {
-		t = t.Add(interval)
-	}
-	return t
 }
 
 // poll reads one group and appends its readings to out. ok is false when the poll was not attempted (device or

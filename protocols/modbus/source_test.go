@@ -325,7 +325,7 @@ func TestScheduleSkipsLateTicks(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for i, at := range sched {
-		if at.UnixNano()%int64(interval) != 0 {
+		if i > 0 && at.UnixNano()%int64(interval) != 0 { // the first poll is at start, off the grid
 			t.Errorf("poll %d scheduled off the grid: %v", i, at)
 		}
 		if late := started[i].Sub(at); late >= interval/2 || late < 0 {
