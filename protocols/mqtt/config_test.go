@@ -178,7 +178,7 @@ func TestSensorsSnippet(t *testing.T) {
 	}
 	for _, c := range []struct{ topic, payload string }{
 		{"plant/line1/env-01/telemetry", `{"ts":1764076570123,"temperature":21.5,"humidity":40.1,"battery":{"voltage":3.6}}`},
-		{"plant/line1/vib-01/vibration", `{"ts":1764076570000,"rms":0.3,"samples":[{"t":1764076570000,"x":0.1,"y":0.2,"z":0.3}]}`},
+		{"plant/line1/vib-01/vibration", `{"ts":1764076570000,"rms":0.3,"samples":[{"t":1764076570000000,"x":0.1,"y":0.2,"z":0.3}]}`},
 		{"plant/line2/meter-01/energy", `{"time":"2026-11-25T13:16:10Z","power_w":1200,"energy_kwh":1234.5,"phase":{"l1":{"v":230.1}}}`},
 		{"plant/line2/pump-03/state", `running`},
 	} {
