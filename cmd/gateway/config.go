@@ -262,7 +262,9 @@ func parseConfig(file string, raw []byte) (*Config, *lineIndex, error) {
 	idx := newLineIndex(root)
 	s := substituter{dir: filepath.Dir(file), seen: map[*yaml.Node]bool{}, substituted: map[int]bool{}}
 	s.walk(root, "")
-	checkKeys(root, reflect.TypeFor[Config](), "", &s.problems)
+	kc := keyChecker{aliases: map[*yaml.Node]bool{}}
+	kc.check(root, reflect.TypeFor[Config](), "")
+	s.problems = append(s.problems, kc.problems...)
 	if len(s.problems) > 0 {
 		return nil, nil, &ConfigError{File: file, Problems: s.problems}
 	}
@@ -449,11 +451,21 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// checkKeys walks n beside the Go type t and reports every mapping key that t has no field for, with its line
+// check walks n beside the Go type t and reports every mapping key that t has no field for, with its line
 // and a suggestion. Values of types with their own unmarshaler are decoded here, so that their errors, which
 // yaml.v3 would return without a line, get one.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]Problem) {
+type keyChecker struct {
+	aliases  map[*yaml.Node]bool // alias targets checked once: an alias bomb must not make the walk explode
+	problems []Problem
+}
+
+func (kc *keyChecker) check(n *yaml.Node, t reflect.Type, path string) {
+	problems := &kc.problems
 	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil || kc.aliases[n.Alias] {
+			return
+		}
+		kc.aliases[n.Alias] = true
 		n = n.Alias
 	}
 	for t.Kind() == reflect.Pointer {
@@ -492,18 +504,18 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, problems *[]Problem) {
 				}
 				continue
 			}
-			checkKeys(v, ft, joinPath(path, k.Value), problems)
+			kc.check(v, ft, joinPath(path, k.Value))
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind == yaml.SequenceNode {
 			for i, v := range n.Content {
-				checkKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i), problems)
+				kc.check(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 			}
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				checkKeys(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), problems)
+				kc.check(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value))
 			}
 		}
 	}
@@ -685,7 +697,7 @@ func expand(v, dir string) (string, error) {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			data, err := os.ReadFile(p)
+			data, err := readSecretFile(p)
 			if err != nil {
 				var pe *fs.PathError
 				if errors.As(err, &pe) {
@@ -706,4 +718,30 @@ func expand(v, dir string) (string, error) {
 		}
 		b.WriteString(val)
 	}
+}
+
+// maxSecretFile bounds what ${file:PATH} reads: a secret or a certificate, not /dev/zero.
+const maxSecretFile = 1 << 20
+
+func readSecretFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSecretFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxSecretFile)
+	}
+	return data, nil
 }

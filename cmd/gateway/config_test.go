@@ -312,3 +312,29 @@ func withTestPEMs(t *testing.T, dir string, raw []byte) []byte {
 		return append(append([]byte(nil), sub[1]...), p...)
 	})
 }
+
+// FuzzParseConfig: no input makes the loader panic or hang; an accepted document yields a config.
+func FuzzParseConfig(f *testing.F) {
+	for _, p := range []string{"../../configs/gateway.yaml", "../../configs/demo.yaml", "testdata/good/all_inputs.yaml",
+		"testdata/bad/many_errors.yaml", "testdata/bad/unknown_key.yaml", "testdata/bad/wrong_type.yaml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("a: &a [*a, *a]\nb: *a\n"))
+	f.Add([]byte("gateway_id: ${X}\nkafka: {brokers: [\"${file:}\"]}\n"))
+	f.Add([]byte("mqtt:\n  - <<: {name: x}\n    broker: ${UNSET_FUZZ}\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, idx, err := parseConfig("fuzz.yaml", raw)
+		if err == nil && (cfg == nil || idx == nil) {
+			t.Fatal("nil config without an error")
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+			t.Fatalf("error does not name the file: %v", err)
+		}
+		if err == nil {
+			cfg.applyDefaults()
+			_ = idx.locate("fuzz.yaml", cfg.Validate())
+		}
+	})
+}
