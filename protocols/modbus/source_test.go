@@ -274,7 +274,9 @@ func TestSeparateConnectionsAreIndependent(t *testing.T) {
 	got := run(t, sl, 1<<30, time.Second)
 	elapsed := time.Since(start)
 	wg.Wait()
-	if want := int(elapsed/(20*time.Millisecond)) - 3; len(got) < want {
+	// Were the two coupled, each 200ms timeout would cost the live source ten 20ms ticks; independent, it keeps
+	// nearly all of them (70%, for slack on a loaded machine).
+	if want := int(elapsed/(20*time.Millisecond)) * 7 / 10; len(got) < want {
 		t.Errorf("live source polled %d times in %v, want >= %d", len(got), elapsed, want)
 	}
 	if sd.Stats().Devices[0].Timeouts == 0 {
