@@ -489,6 +489,7 @@ func (s *Source) connect() error {
 		c, err := newClient(s.cfg)
 		if err != nil {
 			s.connectErrs.Add(1)
+			s.log.Error("cannot set up the client", "address", s.cfg.Address, "err", err, "retry_in", s.connBackoffNext())
 			s.backoffConnection()
 			return err
 		}
