@@ -178,21 +178,10 @@ func modbusCmd(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case isUsageError(err):
+	case errors.Is(err, modbus.ErrUsage):
 		fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
 	return exitFailure
-}
-
-// isUsageError recognises the errors of RunReadCommand that come from its arguments rather than the device.
-func isUsageError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"flag provided but not defined", "invalid value", "flag needs an argument", "-address is required", "unexpected arguments", "bad flag syntax"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
