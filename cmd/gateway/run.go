@@ -109,14 +109,14 @@ func (in *input) getLastError() string {
 func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	g := &gateway{cfg: cfg, log: log, build: getBuildInfo(), devices: newDeviceTracker(maxTrackedDevices)}
 	var errs []error
-	fwd, err := forward.New(cfg.Kafka, cfg.GatewayID, log.With("component", "kafka"))
+	fwd, err := forward.New(cfg.Kafka, cfg.GatewayID, log) // it names itself in its log lines
 	if err != nil {
 		errs = append(errs, fieldgate.WithField("kafka", err))
 	}
 	g.fwd = fwd
 	for i, mc := range cfg.MQTT {
 		in := &input{g: g, name: mc.Name, kind: "mqtt", field: fmt.Sprintf("mqtt[%d]", i)}
-		src, err := mqtt.New(mc, log.With("input", mc.Name), in.reject)
+		src, err := mqtt.New(mc, log, in.reject) // it adds input=mqtt:<name> to its log lines
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
 			continue
@@ -128,7 +128,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	for i, mc := range cfg.Modbus {
 		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i)}
-		src, err := modbus.New(mc, log.With("input", mc.Name))
+		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
 			continue
@@ -141,7 +141,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	for i, oc := range cfg.OPCUA {
 		in := &input{g: g, name: oc.Name, kind: "opcua", field: fmt.Sprintf("opcua[%d]", i)}
-		src, err := opcua.New(oc, log.With("input", oc.Name))
+		src, err := opcua.New(oc, log) // it adds input=opcua:<name>
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
 			continue
@@ -281,7 +281,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 			}
 			in.state.Store("failed")
 			in.lastError.Store(err.Error())
-			log.Error("input failed and is stopped until the gateway restarts", "input", in.name, "type", in.kind, "err", err)
+			log.Error("input failed and is stopped until the gateway restarts", "input", in.kind+":"+in.name, "err", err)
 			if live.Add(-1) == 0 {
 				return errors.New("every input has failed")
 			}
