@@ -122,9 +122,11 @@ type Windows struct {
 	pending map[recKey]struct{} // windows to recompute at the next Fire (Late readings)
 	free    [][]uint32          // recycled dedup slices
 
-	added, dups, lates, fired, recomputes, finalized, idleFlushes atomic.Uint64
-	open, tainted, devices, partitions                            atomic.Int64
-	wmDelay                                                       atomic.Uint64 // float64 bits
+	// Counters, plain for Add's speed; Fire and the other methods publish them into stats.
+	added, dups, lates, fired, recomputes, finalized, idleFlushes uint64
+	open, tainted, devices, partitions                            int64
+	wmDelay                                                       float64
+	stats                                                         atomic.Pointer[Stats]
 }
 
 type recKey struct {
@@ -134,6 +136,7 @@ type recKey struct {
 }
 
 type partition struct {
+	last    *device // the device of the last Add: records of one device often come in a row
 	devices map[string]*device
 	next    int64 // one past the highest offset Added (or the restored offset); -1 if none
 }
@@ -220,7 +223,7 @@ func (w *Windows) part(p int32) *partition {
 	if pt == nil {
 		pt = &partition{devices: map[string]*device{}, next: -1}
 		w.parts[p] = pt
-		w.partitions.Add(1)
+		w.partitions++
 	}
 	return pt
 }
@@ -234,7 +237,7 @@ func (w *Windows) device(pt *partition, name string) *device {
 			d.taint[i] = none
 		}
 		pt.devices[name] = d
-		w.devices.Add(1)
+		w.devices++
 	}
 	return d
 }
@@ -248,9 +251,12 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 	if pos.Offset >= pt.next {
 		pt.next = pos.Offset + 1
 	}
-	d := pt.devices[r.Device]
-	if d == nil {
-		d = w.device(pt, r.Device)
+	d := pt.last
+	if d == nil || d.name != r.Device {
+		if d = pt.devices[r.Device]; d == nil {
+			d = w.device(pt, r.Device)
+		}
+		pt.last = d
 	}
 	if n := now.UnixMilli(); n > d.lastAdd {
 		d.lastAdd = n
@@ -282,7 +288,7 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 			w.taint(wn)
 			wn.touch(d, pos.Offset, st+size)
 		}
-		w.lates.Add(1)
+		w.lates++
 		return Late
 	}
 
@@ -299,7 +305,7 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 		} else {
 			i, found := slices.BinarySearch(w0.seen, off)
 			if found {
-				w.dups.Add(1)
+				w.dups++
 				return Duplicate
 			}
 			w0.seen = slices.Insert(w0.seen, i, off)
@@ -315,7 +321,7 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 		}
 		wn.add(d, r, t, pos.Offset, st+size)
 	}
-	w.added.Add(1)
+	w.added++
 	return Added
 }
 
@@ -332,11 +338,11 @@ func (w *Windows) window(d *device, s *series, i int, st int64) *win {
 	wn := &win{start: st, minOff: math.MaxInt64}
 	if st < d.taint[i] {
 		wn.tainted = true
-		w.tainted.Add(1)
+		w.tainted++
 	}
 	s.wins[i] = slices.Insert(ws, j+1, wn)
 	d.open++
-	w.open.Add(1)
+	w.open++
 	if end := st + w.sizes[i]; end < d.dueAt {
 		d.dueAt = end
 	}
@@ -353,7 +359,7 @@ func (w *Windows) taint(wn *win) {
 		w.recycle(wn.seen)
 		wn.seen = nil
 	}
-	w.tainted.Add(1)
+	w.tainted++
 }
 
 func (w *Windows) recycle(s []uint32) {
@@ -432,14 +438,15 @@ func (w *Windows) Fire(now time.Time) []Aggregate {
 	if delay < 0 {
 		delay = 0
 	}
-	w.wmDelay.Store(math.Float64bits(delay))
+	w.wmDelay = delay
 	for k := range w.pending {
 		st := time.UnixMilli(k.start).UTC()
 		out = append(out, Aggregate{Device: k.device, Metric: k.metric, Size: w.cfg.Sizes[k.size], Start: st,
 			End: st.Add(w.cfg.Sizes[k.size]), Recompute: true, Final: true})
-		w.recomputes.Add(1)
+		w.recomputes++
 	}
 	clear(w.pending)
+	w.publish()
 	slices.SortFunc(out, func(a, b Aggregate) int {
 		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Metric, b.Metric),
 			cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start), boolCmp(a.Recompute, b.Recompute))
@@ -476,7 +483,7 @@ func (w *Windows) fireDevice(out []Aggregate, d *device, idle bool) []Aggregate 
 						d.taint[i] = end
 					}
 					if wn.tainted {
-						w.tainted.Add(-1)
+						w.tainted--
 					}
 					if wn.seen != nil {
 						w.recycle(wn.seen)
@@ -502,10 +509,10 @@ func (w *Windows) fireDevice(out []Aggregate, d *device, idle bool) []Aggregate 
 		}
 	}
 	d.open -= released
-	w.open.Add(int64(-released))
-	w.finalized.Add(uint64(released))
+	w.open -= int64(released)
+	w.finalized += uint64(released)
 	if idle && released > 0 {
-		w.idleFlushes.Add(1)
+		w.idleFlushes += 1
 	}
 	return out
 }
@@ -517,11 +524,11 @@ func (w *Windows) emit(out []Aggregate, device, metric string, i int, wn *win, f
 	a := Aggregate{Device: device, Metric: metric, Size: size, Start: st, End: st.Add(size), Final: final}
 	if wn.tainted {
 		a.Recompute = true
-		w.recomputes.Add(1)
+		w.recomputes++
 		return append(out, a)
 	}
 	wn.acc.fill(&a)
-	w.fired.Add(1)
+	w.fired++
 	return append(out, a)
 }
 
@@ -570,6 +577,7 @@ func (w *Windows) Checkpoint(p int32) Checkpoint {
 		c.Devices = append(c.Devices, m)
 	}
 	slices.SortFunc(c.Devices, func(a, b DeviceMark) int { return cmp.Compare(a.Device, b.Device) })
+	w.publish()
 	return c
 }
 
@@ -604,6 +612,7 @@ func (w *Windows) Restore(c Checkpoint) {
 			}
 		}
 	}
+	w.publish()
 }
 
 // Forget drops every state of partition p (its windows, devices and offsets) after a rebalance revoked it: the new
@@ -619,25 +628,32 @@ func (w *Windows) Forget(p int32) {
 			for _, ws := range s.wins {
 				for _, wn := range ws {
 					if wn.tainted {
-						w.tainted.Add(-1)
+						w.tainted--
 					}
 				}
 			}
 		}
-		w.open.Add(int64(-d.open))
+		w.open -= int64(d.open)
 	}
-	w.devices.Add(int64(-len(pt.devices)))
-	w.partitions.Add(-1)
+	w.devices -= int64(len(pt.devices))
+	w.partitions--
 	delete(w.parts, p)
+	w.publish()
 }
 
-// Stats returns a snapshot of the counters. It is safe to call from any goroutine.
+// Stats returns a snapshot of the counters as of the last call to Fire, Checkpoint, Restore or Forget (Add does
+// not publish, to stay cheap). It is safe to call from any goroutine.
 func (w *Windows) Stats() Stats {
-	return Stats{
-		Added: w.added.Load(), Duplicates: w.dups.Load(), Late: w.lates.Load(),
-		Fired: w.fired.Load(), Recomputes: w.recomputes.Load(), Finalized: w.finalized.Load(),
-		IdleFlushes: w.idleFlushes.Load(), OpenWindows: w.open.Load(), TaintedWindows: w.tainted.Load(),
-		Devices: w.devices.Load(), Partitions: w.partitions.Load(),
-		WatermarkDelaySeconds: math.Float64frombits(w.wmDelay.Load()),
+	if s := w.stats.Load(); s != nil {
+		return *s
 	}
+	return Stats{}
+}
+
+func (w *Windows) publish() {
+	w.stats.Store(&Stats{
+		Added: w.added, Duplicates: w.dups, Late: w.lates, Fired: w.fired, Recomputes: w.recomputes,
+		Finalized: w.finalized, IdleFlushes: w.idleFlushes, OpenWindows: w.open, TaintedWindows: w.tainted,
+		Devices: w.devices, Partitions: w.partitions, WatermarkDelaySeconds: w.wmDelay,
+	})
 }
