@@ -297,7 +297,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 	case <-ctx.Done():
 	}
 	unsignal()
-	log.Info("stopping: inputs stop acknowledging, the buffer closes after the last commit", "timeout", stopTimeout)
+	log.Info("stopping: inputs stop acknowledging, the buffer closes after the last commit", "timeout", stopTimeout.String())
 	select {
 	case err := <-done:
 		log.Info("stopped", "buffered", buf.Stats().Entries)
@@ -317,7 +317,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 
 func (g *gateway) stopTimedOut(running []string) int {
 	g.log.Error("shutdown timed out; exiting without waiting (committed readings are safe, unacknowledged input is redelivered)",
-		"timeout", stopTimeout, "inputs_still_running", strings.Join(running, ","))
+		"timeout", stopTimeout.String(), "inputs_still_running", strings.Join(running, ","))
 	return exitFailure
 }
 
