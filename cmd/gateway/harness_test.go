@@ -127,6 +127,11 @@ func startMosquitto(t *testing.T) *mosquitto {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		if t.Failed() {
+			// "Outgoing messages are being dropped for client ..." here means the broker's queue overflowed.
+			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+			t.Logf("mosquitto log:\n%s", tail(string(b), 40))
+		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	waitPort(t, addr, 5*time.Second)
