@@ -5,6 +5,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"io"
 	"strconv"
 	"strings"
@@ -134,7 +135,7 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 		if mc.Username != "" {
 			auth = ", user " + mc.Username
 		}
-		fmt.Fprintf(w, "  mqtt %s  %s  client_id %s, %s, tls %s%s\n", mc.Name, mc.Broker, mc.ClientID, session, onOff(mc.TLS.On() || isTLSURL(mc.Broker)), auth)
+		fmt.Fprintf(w, "  mqtt %s  %s  client_id %s, %s, tls %s%s\n", mc.Name, redactURL(mc.Broker), mc.ClientID, session, onOff(mc.TLS.On() || isTLSURL(mc.Broker)), auth)
 		for _, s := range mc.Subscriptions {
 			fmt.Fprintf(w, "    subscribe %s  %s\n", s.Topic, subscriptionDesc(s))
 		}
@@ -183,6 +184,15 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 	for _, warn := range g.warnings() {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
+}
+
+// redactURL hides a password written into a URL (tcp://user:pass@host).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	return u.Redacted()
 }
 
 func onOff(b bool) string {
