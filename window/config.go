@@ -57,6 +57,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fieldgate.FieldErrorf("sizes", "%d window sizes; at most %d", len(c.Sizes), maxSizes))
 	}
 	smallest := time.Duration(0)
+	var valid []int // indexes of the sizes valid on their own
 	for i, s := range c.Sizes {
 		field := fmt.Sprintf("sizes[%d]", i)
 		switch {
@@ -73,12 +74,13 @@ func (c Config) Validate() error {
 			errs = append(errs, fieldgate.FieldErrorf(field, "window size %s given twice", s))
 			continue
 		}
+		valid = append(valid, i)
 		if smallest == 0 || s < smallest {
 			smallest = s
 		}
 	}
-	for i, s := range c.Sizes {
-		if smallest > 0 && s > 0 && day%s == 0 && s%smallest != 0 {
+	for _, i := range valid {
+		if s := c.Sizes[i]; s%smallest != 0 {
 			errs = append(errs, fieldgate.FieldErrorf(fmt.Sprintf("sizes[%d]", i),
 				"window size %s is not a multiple of the smallest size %s (windows must nest)", s, smallest))
 		}

@@ -2,6 +2,8 @@ package window
 
 import (
 	"cmp"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -87,10 +89,34 @@ type DeviceMark struct {
 }
 
 // Taint says that windows of Size starting before Before were fired and released while incomplete (idleness): if
-// one is re-created, it is in recompute mode.
+// one is re-created, it is in recompute mode. In JSON: {"size":"1m0s","before":"2026-01-01T00:01:00Z"}.
 type Taint struct {
-	Size   time.Duration `json:"size"`
-	Before time.Time     `json:"before"`
+	Size   time.Duration
+	Before time.Time
+}
+
+type taintJSON struct {
+	Size   string    `json:"size"`
+	Before time.Time `json:"before"`
+}
+
+// MarshalJSON writes the size as a Go duration string.
+func (t Taint) MarshalJSON() ([]byte, error) {
+	return json.Marshal(taintJSON{t.Size.String(), t.Before})
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON.
+func (t *Taint) UnmarshalJSON(b []byte) error {
+	var j taintJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(j.Size)
+	if err != nil {
+		return fmt.Errorf("taint size: %w", err)
+	}
+	*t = Taint{Size: d, Before: j.Before}
+	return nil
 }
 
 // Stats is a snapshot of a Windows' counters. Counters count since New.
