@@ -330,6 +330,18 @@ func selectEndpoint(eps []*ua.EndpointDescription, sec Security) (*ua.EndpointDe
 		modeName(mode), strings.Join(policies, " or "), strings.Join(offered, ", "))
 }
 
+// publishTimeout is the client-side timeout of a Publish request: the request timeout plus six times the longest
+// keep-alive time (up to five Publish requests are in flight, each answered at the latest by a keep-alive).
+func publishTimeout(cfg Config) time.Duration {
+	var ka time.Duration
+	for _, g := range cfg.Groups {
+		if g.Mode == GroupSubscribe {
+			ka = max(ka, g.PublishingInterval*time.Duration(g.KeepAliveCount))
+		}
+	}
+	return cfg.RequestTimeout + 6*ka
+}
+
 // userTokenType maps the auth method.
 func userTokenType(method string) ua.UserTokenType {
 	switch method {
@@ -347,7 +359,9 @@ func clientOptions(cfg Config, ep *ua.EndpointDescription, serverCert []byte, id
 	stateCh chan<- opcua.ConnState) ([]opcua.Option, error) {
 	opts := []opcua.Option{
 		opcua.AutoReconnect(false),
-		opcua.RequestTimeout(cfg.RequestTimeout),
+		// Publish requests wait at the server for up to a keep-alive time per request in flight; every other
+		// call is bounded by cfg.RequestTimeout through its context.
+		opcua.RequestTimeout(publishTimeout(cfg)),
 		opcua.SessionTimeout(cfg.SessionTimeout),
 		opcua.DialTimeout(cfg.RequestTimeout),
 		opcua.ApplicationName("fieldgate"),

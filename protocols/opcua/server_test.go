@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type testServer struct {
 
 	mu      sync.Mutex
 	counter int64
+	paused  atomic.Bool // stops the ticker
 }
 
 var (
@@ -193,13 +195,18 @@ func (ts *testServer) start(o serverOpts) {
 	if err := srv.Start(context.Background()); err != nil {
 		ts.t.Fatalf("start server: %v", err)
 	}
+	ts.mu.Lock()
 	ts.srv, ts.ns = srv, ns
+	ts.mu.Unlock()
 }
 
 func (ts *testServer) stop() {
-	if ts.srv != nil {
-		ts.srv.Close()
-		ts.srv = nil
+	ts.mu.Lock()
+	srv := ts.srv
+	ts.srv = nil
+	ts.mu.Unlock()
+	if srv != nil {
+		srv.Close()
 	}
 }
 
@@ -214,11 +221,15 @@ func (ts *testServer) restart(downFor time.Duration) {
 func (ts *testServer) tick(bulk bool) {
 	ts.mu.Lock()
 	ts.counter++
+	srv, ns := ts.srv, ts.ns
 	ts.mu.Unlock()
-	ts.srv.ChangeNotification(ua.NewStringNodeID(ts.ns.ID(), "Counter"))
+	if srv == nil {
+		return
+	}
+	srv.ChangeNotification(ua.NewStringNodeID(ns.ID(), "Counter"))
 	if bulk {
 		for i := range ts.bulk {
-			ts.srv.ChangeNotification(ua.NewStringNodeID(ts.ns.ID(), "Bulk."+strconv.Itoa(i)))
+			srv.ChangeNotification(ua.NewStringNodeID(ns.ID(), "Bulk."+strconv.Itoa(i)))
 		}
 	}
 }
@@ -236,10 +247,7 @@ func (ts *testServer) ticker(t *testing.T, d time.Duration, bulk bool) {
 			case <-done:
 				return
 			case <-tk.C:
-				ts.mu.Lock()
-				up := ts.srv != nil
-				ts.mu.Unlock()
-				if up {
+				if !ts.paused.Load() {
 					ts.tick(bulk)
 				}
 			}
@@ -248,7 +256,11 @@ func (ts *testServer) ticker(t *testing.T, d time.Duration, bulk bool) {
 	t.Cleanup(func() { close(done); <-stopped })
 }
 
-func (ts *testServer) nsID() string { return strconv.Itoa(int(ts.ns.ID())) }
+func (ts *testServer) nsID() string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return strconv.Itoa(int(ts.ns.ID()))
+}
 
 // collector is an Emit that keeps every reading.
 type collector struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 )
 
@@ -111,6 +112,14 @@ func (ss *session) start(ctx context.Context) error {
 		subs = append(subs, b)
 	}
 	if len(subs) > 0 {
+		defer func() {
+			for _, b := range subs {
+				if err := ss.createItems(ctx, b); err != nil && ctx.Err() == nil {
+					ss.cancel(err)
+					return
+				}
+			}
+		}()
 		// Enough Publish requests in flight that every subscription can answer without waiting for another's.
 		for range min(len(subs)+1, 5) {
 			ss.wg.Add(1)
@@ -144,7 +153,7 @@ func isSessionError(err error) bool {
 	var sc ua.StatusCode
 	if errors.As(err, &sc) {
 		switch sc {
-		case ua.StatusBadSessionIDInvalid, ua.StatusBadSessionClosed, ua.StatusBadSessionNotActivated,
+		case ua.StatusBadTimeout, ua.StatusBadRequestTimeout, ua.StatusBadSessionIDInvalid, ua.StatusBadSessionClosed, ua.StatusBadSessionNotActivated,
 			ua.StatusBadServerNotConnected, ua.StatusBadSecureChannelIDInvalid, ua.StatusBadSecureChannelClosed,
 			ua.StatusBadConnectionClosed, ua.StatusBadCommunicationError, ua.StatusBadServerHalted,
 			ua.StatusBadShutdown:
@@ -152,7 +161,7 @@ func isSessionError(err error) bool {
 		}
 		return false
 	}
-	return !errors.Is(err, context.DeadlineExceeded)
+	return true // io.EOF, connection errors
 }
 
 func isTooMany(err error) bool {
@@ -161,20 +170,24 @@ func isTooMany(err error) bool {
 		sc == ua.StatusBadEncodingLimitsExceeded || sc == ua.StatusBadResponseTooLarge || sc == ua.StatusBadRequestTooLarge)
 }
 
-// send is one service call with the request timeout.
+// send is one service call, bounded by the request timeout. A call that times out reports StatusBadTimeout.
 func (ss *session) send(ctx context.Context, req ua.Request) (ua.Response, error) {
+	cctx, cancel := context.WithTimeout(ctx, ss.src.cfg.RequestTimeout)
+	defer cancel()
 	var res ua.Response
-	err := ss.c.Send(ctx, req, func(v ua.Response) error {
+	err := ss.c.Send(cctx, req, func(v ua.Response) error {
 		res = v
 		return nil
 	})
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		err = ua.StatusBadTimeout
+	}
 	return res, err
 }
 
-// createSub creates the subscription of b.g on the server and its monitored items, in calls of at most
-// MaxMonitoredItemsPerCall items (halved again when the server still says the call is too large).
+// createSub creates the subscription of b.g on the server (without items).
 func (ss *session) createSub(ctx context.Context, b *sub) error {
-	s, g := ss.src, b.g.cfg
+	g := b.g.cfg
 	res, err := ss.send(ctx, &ua.CreateSubscriptionRequest{
 		RequestedPublishingInterval: float64(g.PublishingInterval) / float64(time.Millisecond),
 		RequestedLifetimeCount:      3 * g.KeepAliveCount * 4,
@@ -201,7 +214,15 @@ func (ss *session) createSub(ctx context.Context, b *sub) error {
 	ss.subs[b.id] = b
 	ss.mu.Unlock()
 	b.g.subscription.Store(b.id)
+	b.g.deadline.Store(int64(b.deadline()))
+	return nil
+}
 
+// createItems creates the monitored items of b, in calls of at most MaxMonitoredItemsPerCall items (halved
+// again when the server still says a call is too large). Publish requests should already be in flight, so that
+// initial values flow while later batches are being created.
+func (ss *session) createItems(ctx context.Context, b *sub) error {
+	s, g := ss.src, b.g.cfg
 	filter := dataChangeFilter(g)
 	reqs := make([]*ua.MonitoredItemCreateRequest, 0, len(b.handles))
 	for _, h := range b.handles {
@@ -219,7 +240,7 @@ func (ss *session) createSub(ctx context.Context, b *sub) error {
 		})
 	}
 	var ok2, failed int64
-	err = ss.split(ctx, len(reqs), ss.limits.MaxMonitoredItemsPerCall, func(lo, hi int) error {
+	err := ss.split(ctx, len(reqs), ss.limits.MaxMonitoredItemsPerCall, func(lo, hi int) error {
 		s.itemCalls.Add(1)
 		res, err := ss.send(ctx, &ua.CreateMonitoredItemsRequest{
 			SubscriptionID: b.id, TimestampsToReturn: ua.TimestampsToReturnBoth, ItemsToCreate: reqs[lo:hi],
@@ -319,7 +340,12 @@ func (ss *session) publishLoop(ctx context.Context) {
 		if acks == nil {
 			acks = []*ua.SubscriptionAcknowledgement{}
 		}
-		res, err := ss.send(ctx, &ua.PublishRequest{SubscriptionAcknowledgements: acks})
+		// No deadline but the client's request timeout, which is set above the longest keep-alive wait.
+		var res ua.Response
+		err := ss.c.Send(ctx, &ua.PublishRequest{SubscriptionAcknowledgements: acks}, func(v ua.Response) error {
+			res = v
+			return nil
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -361,6 +387,9 @@ func sleep(ctx context.Context, d time.Duration) {
 // handlePublish accounts one publish response, converts its notifications and queues the readings.
 func (ss *session) handlePublish(r *ua.PublishResponse) {
 	s := ss.src
+	if s.testDropPublish.Load() {
+		return
+	}
 	s.publishResponses.Add(1)
 	ss.mu.Lock()
 	b := ss.subs[r.SubscriptionID]
@@ -443,6 +472,18 @@ func (ss *session) watchdog(ctx context.Context) {
 			}
 		}
 		ss.mu.Unlock()
+		if len(dead) > 0 {
+			// Is it the subscription or the whole connection? A dead connection is a reconnect, not a rebuild.
+			_, err := ss.send(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{
+				NodeID: ua.NewNumericNodeID(0, id.Server_ServerStatus_CurrentTime), AttributeID: ua.AttributeIDValue,
+				DataEncoding: &ua.QualifiedName{}}}})
+			if err != nil {
+				if ctx.Err() == nil {
+					ss.cancel(fmt.Errorf("subscriptions silent and the server does not answer a read: %w", err))
+				}
+				return
+			}
+		}
 		for _, b := range dead {
 			s.watchdogRebuilds.Add(1)
 			b.g.rebuilds.Add(1)
@@ -451,7 +492,11 @@ func (ss *session) watchdog(ctx context.Context) {
 				"deadline", b.deadline())
 			ss.deleteSub(ctx, b)
 			nb := &sub{g: b.g, handles: b.handles}
-			if err := ss.createSub(ctx, nb); err != nil {
+			err := ss.createSub(ctx, nb)
+			if err == nil {
+				err = ss.createItems(ctx, nb)
+			}
+			if err != nil {
 				ss.cancel(fmt.Errorf("rebuild subscription of group %s: %w", b.g.cfg.Name, err))
 				return
 			}

@@ -64,6 +64,10 @@ type Source struct {
 	emitted           atomic.Uint64
 	emitErrors        atomic.Uint64
 
+	// testDropPublish makes the session ignore every publish response, as if the subscription had gone silent
+	// while the connection stays up (gopcua #879/#895). Tests only.
+	testDropPublish atomic.Bool
+
 	mu        sync.Mutex // guards the fields below
 	lastError string
 	security  string
@@ -78,6 +82,7 @@ type groupState struct {
 	items        atomic.Int64
 	failedItems  atomic.Int64
 	subscription atomic.Uint32
+	deadline     atomic.Int64 // watchdog deadline of the current subscription
 }
 
 // EffectiveLimits are the operation limits in force on the current connection: the server's, lowered to the
@@ -127,6 +132,8 @@ type GroupStats struct {
 	LastData         time.Time // gateway time of the group's last reading
 	Readings         uint64
 	WatchdogRebuilds uint64
+	// WatchdogDeadline: silence after which the subscription is rebuilt (twice the revised keep-alive time)
+	WatchdogDeadline time.Duration
 }
 
 // New checks cfg and applies the defaults. It does no I/O.
@@ -183,6 +190,7 @@ func (s *Source) Stats() Stats {
 			Name: g.cfg.Name, Mode: g.cfg.Mode, Items: int(g.items.Load()), FailedItems: int(g.failedItems.Load()),
 			Subscription: g.subscription.Load(), LastData: unixTime(g.lastData.Load()),
 			Readings: g.readings.Load(), WatchdogRebuilds: g.rebuilds.Load(),
+			WatchdogDeadline: time.Duration(g.deadline.Load()),
 		})
 	}
 	return st
