@@ -25,9 +25,10 @@ import (
 //	buffer_oldest_age_seconds                                 age of the oldest reading not yet in Kafka
 //	buffer_appended_total, buffer_acked_total                 readings in; readings Kafka acknowledged
 //	buffer_dropped_total{policy}                              readings dropped because the buffer was full
-//	buffer_dead_letters                                       dead letters stored
+//	buffer_dead_letters, buffer_dead_letter_bytes             dead letters stored, their bytes
+//	buffer_dead_letters_stored_total, _dropped_total          dead letters committed; deleted by the caps
 //	buffer_commits_total, buffer_commit_seconds_total         group commits and the time they took
-//	buffer_append_errors_total                                failed commits (disk full, I/O error)
+//	buffer_append_errors_total, buffer_commit_errors_total    appends and commits that failed (disk full, I/O)
 //	buffer_corrupt_files_total                                corrupt buffer files moved aside at start
 //	buffer_healthy                                            0 while commits fail (see /readyz)
 //	kafka_*                                                   the forwarder's counters (see kafkaMetrics)
@@ -101,6 +102,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	e.counter("buffer_dropped_total", "Readings dropped because the buffer was full, by policy.", bs.DroppedOldest, "policy", "drop_oldest")
 	e.counter("buffer_dropped_total", "Readings dropped because the buffer was full, by policy.", bs.DroppedNewest, "policy", "drop_newest")
 	e.gauge("buffer_dead_letters", "Dead letters stored in the buffer.", float64(bs.DeadLetters))
+	e.gauge("buffer_dead_letter_bytes", "Bytes of the dead letters stored.", float64(bs.DeadLetterBytes))
+	e.counter("buffer_dead_letters_stored_total", "Dead letters committed (from inputs and from Kafka refusals).", bs.DeadLettersStored)
+	e.counter("buffer_dead_letters_dropped_total", "Oldest dead letters deleted by max_dead_letters or max_dead_letter_bytes.", bs.DeadLettersDropped)
+	e.counter("buffer_commit_errors_total", "Group commits that failed.", bs.CommitErrors)
 	e.counter("buffer_commits_total", "Group commits (each one fsync).", bs.Commits)
 	e.write("buffer_commit_seconds_total", "Time spent in group commits.", prometheus.CounterValue, bs.CommitSeconds)
 	e.counter("buffer_append_errors_total", "Commits that failed (disk full, I/O error).", bs.AppendErrors)
