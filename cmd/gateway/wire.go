@@ -103,6 +103,7 @@ func kafkaMetrics(e emitter, g *gateway) {
 		ks.ProduceErrors.Fatal, "class", "fatal")
 	e.counter("kafka_log_errors_total", "Failures of the buffer while forwarding (scan, ack, reject).", ks.LogErrors)
 	e.gauge("kafka_in_flight", "Records handed to the Kafka client and not yet answered.", float64(ks.InFlight))
+	e.counter("kafka_client_restarts_total", "Kafka clients replaced because they held records well past produce_timeout.", ks.ClientRestarts)
 	e.gauge("kafka_connected", "1 while the last contact with Kafka succeeded.", b2f(ks.Connected))
 	if !ks.LastSuccess.IsZero() {
 		e.gauge("kafka_last_success_timestamp_seconds", "Unix time Kafka last acknowledged a record.", float64(ks.LastSuccess.UnixNano())/1e9)
