@@ -31,8 +31,15 @@ import (
 //	buffer_append_errors_total, buffer_commit_errors_total    appends and commits that failed (disk full, I/O)
 //	buffer_corrupt_files_total                                corrupt buffer files moved aside at start
 //	buffer_healthy                                            0 while commits fail (see /readyz)
-//	kafka_*                                                   the forwarder's counters (see kafkaMetrics)
+//	kafka_forwarded_total                                     readings Kafka acknowledged
+//	kafka_dead_lettered_total                                 readings Kafka refused for good (now dead letters)
+//	kafka_produce_batches_total, kafka_produce_seconds_total  produce rounds and their time (mean latency)
+//	kafka_produce_errors_total{class}                         failed rounds: retriable, fatal (both retried)
+//	kafka_connected, kafka_in_flight, kafka_last_success_timestamp_seconds, kafka_client_restarts_total,
+//	kafka_log_errors_total
 //	devices_tracked                                           devices listed in /api/status
+//	mqtt_*, modbus_*, opcua_*{input,type,...}                 each protocol's own counters (see inputMetrics)
+//	go_*, process_*                                           the Go runtime and the process (RSS, CPU, fds)
 type collector struct{ g *gateway }
 
 func (c *collector) Describe(chan<- *prometheus.Desc) {}
