@@ -5,8 +5,8 @@ package main
 
 import (
 	"fmt"
-	"net/url"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 
