@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -166,6 +167,7 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 	items := make([]item, len(recs))
 	raws := make([]cratedb.Raw, 0, len(recs))
 	rawItem := make([]int, 0, len(recs)) // raws[i] is items[rawItem[i]]
+	decoded := decodeAll(recs)
 	for i, rec := range recs {
 		items[i].rec = rec
 		if !l.assigned[rec.Partition] {
@@ -174,7 +176,7 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 			continue
 		}
 		l.met.consumed.Inc()
-		raw, err := decodeRecord(rec)
+		raw, err := decoded[i].raw, decoded[i].err
 		if err != nil {
 			items[i].bad = err.Error()
 			if errors.Is(err, fieldgate.ErrUnknownVersion) {
@@ -462,6 +464,31 @@ func (l *loader) retryDB(ctx context.Context, what string, fn func() error) erro
 		}
 		wait = min(wait*2, 5*time.Second)
 	}
+}
+
+type decodedRecord struct {
+	raw cratedb.Raw
+	err error
+}
+
+// decodeAll decodes recs, on every core for a large batch (JSON decoding is most of the loader's own CPU time).
+func decodeAll(recs []*kgo.Record) []decodedRecord {
+	out := make([]decodedRecord, len(recs))
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/500+1)
+	var wg sync.WaitGroup
+	per := (len(recs) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*per, min((w+1)*per, len(recs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i].raw, out[i].err = decodeRecord(recs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // decodeRecord turns a Kafka record into the row to store: the reading, its times truncated to the millisecond
