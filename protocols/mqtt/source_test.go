@@ -427,16 +427,19 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 			if len(dead) != 2 {
 				t.Fatalf("dead letters = %d, want 2: %+v", len(dead), dead)
 			}
-			d := dead[0]
+			// The failed Reject made the source drop the connection: the broker redelivers (mochi in any order),
+			// and what was committed after the poison but not acknowledged may come twice (at least once).
+			slices.SortFunc(dead, func(a, b fieldgate.DeadLetter) int { return len(a.Origin) - len(b.Origin) })
+			d := dead[1]
 			if d.Source != "mqtt:"+prefix || d.Origin != topic || string(d.Payload) != `{"ts":1,"seq":` ||
 				d.Reason == "" || d.Time.IsZero() {
 				t.Errorf("dead letter = %+v", d)
 			}
-			if dead[1].Origin != prefix+"/l1//telemetry" {
-				t.Errorf("second dead letter = %+v, want the unknown topic", dead[1])
+			if dead[0].Origin != prefix+"/l1//telemetry" {
+				t.Errorf("dead letter = %+v, want the unknown topic", dead[0])
 			}
-			if seqs := seqByDevice(rs)["l1/d1"]; !slices.Equal(seqs, []int64{7}) {
-				t.Errorf("good message seqs = %v, want [7]", seqs)
+			if seqs := slices.Compact(seqByDevice(rs)["l1/d1"]); !slices.Equal(seqs, []int64{7}) {
+				t.Errorf("good message seqs = %v, want [7] (perhaps twice)", seqs)
 			}
 			st := r.src.Stats()
 			if st.DeadLetters != 2 || st.RejectErrors != 1 {
@@ -557,7 +560,10 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 			sk := &sink{delay: 2 * time.Millisecond}
 			r := start(t, testConfig(b.url, prefix), sk)
 			pub := newPublisher(t, b.url)
-			const n = 20000
+			n := 20000
+			if !b.ordered {
+				n = 5000 // the in-process broker shares the test's CPU (and the race detector)
+			}
 			begin := time.Now()
 			rate := 2500.0
 			if !b.ordered {
