@@ -571,7 +571,7 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 			}
 			go pub.publishAt(rate, func(i int) string { return prefix + "/l1/d" + strconv.Itoa(i%10) + "/telemetry" },
 				func(i int) []byte { return telemetry(i / 10) }, n)
-			for deadline := time.Now().Add(60 * time.Second); r.src.Stats().AckedMessages < n; time.Sleep(20 * time.Millisecond) {
+			for deadline := time.Now().Add(60 * time.Second); r.src.Stats().AckedMessages < uint64(n); time.Sleep(20 * time.Millisecond) {
 				if time.Now().After(deadline) {
 					t.Fatalf("timed out waiting for %d messages (the broker dropped some?): %+v", n, r.src.Stats())
 				}
@@ -580,7 +580,7 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			rs, dead := sk.snapshot()
 			st := r.src.Stats()
-			if len(rs) != n*3 || len(dead) != 0 || st.AckedMessages != n {
+			if len(rs) != n*3 || len(dead) != 0 || st.AckedMessages != uint64(n) {
 				t.Errorf("got %d readings (want %d), %d dead letters, stats %+v", len(rs), n*3, len(dead), st)
 			}
 			for dev, seqs := range seqByDevice(rs) {
@@ -589,9 +589,9 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %d messages in %v (%.0f msg/s) in %d commits (%.1f messages each), mean receipt-to-ack %.2f ms",
-				b.name, n, elapsed.Round(time.Millisecond), n/elapsed.Seconds(), st.Batches, float64(n)/float64(st.Batches),
+				b.name, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), st.Batches, float64(n)/float64(st.Batches),
 				1000*st.AckLatencySeconds/float64(st.AckLatencyCount))
-			if st.Batches > n/4 {
+			if st.Batches > uint64(n/4) {
 				t.Errorf("%d commits for %d messages: the worker does not batch", st.Batches, n)
 			}
 		})
