@@ -13,6 +13,7 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -307,8 +308,8 @@ func (d Device) validate(rtu bool) error {
 	add := func(field, format string, a ...any) { errs = append(errs, fieldgate.FieldErrorf(field, format, a...)) }
 	if d.Name == "" {
 		add("name", "required (it becomes the device of every reading)")
-	} else if len(d.Name) > fieldgate.MaxNameBytes {
-		add("name", "longer than %d bytes", fieldgate.MaxNameBytes)
+	} else if len(d.Name) > fieldgate.MaxNameBytes || !utf8.ValidString(d.Name) {
+		add("name", "longer than %d bytes or not valid UTF-8", fieldgate.MaxNameBytes)
 	}
 	if d.UnitID != nil {
 		u := *d.UnitID
@@ -398,8 +399,8 @@ func (d Device) validate(rtu bool) error {
 			tp := fmt.Sprintf("%s.tags[%d]", gp, ti)
 			if t.Name == "" {
 				add(tp+".name", "required (it becomes the metric of the reading)")
-			} else if len(t.Name) > fieldgate.MaxNameBytes {
-				add(tp+".name", "longer than %d bytes", fieldgate.MaxNameBytes)
+			} else if len(t.Name) > fieldgate.MaxNameBytes || !utf8.ValidString(t.Name) {
+				add(tp+".name", "longer than %d bytes or not valid UTF-8", fieldgate.MaxNameBytes)
 			} else if prev, dup := metrics[t.Name]; dup {
 				add(tp+".name", "%q is also %s of this device", t.Name, prev)
 			} else {

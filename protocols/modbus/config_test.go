@@ -87,6 +87,7 @@ func TestValidateErrors(t *testing.T) {
 		{"interval too short", func(c *Config) { c.Devices[0].Groups[0].Interval = time.Millisecond }, "devices[0].groups[0].interval", "10ms minimum"},
 		{"empty group", func(c *Config) { c.Devices[0].Groups[0].Tags = nil }, "devices[0].groups[0].tags", "at least one tag"},
 		{"gap fill", func(c *Config) { c.Devices[0].GapFill = ptr(-2) }, "devices[0].gap_fill", "want -1"},
+		{"metric not utf8", func(c *Config) { c.Devices[0].Groups[0].Tags[0].Name = "temp\xff" }, "devices[0].groups[0].tags[0].name", "UTF-8"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
