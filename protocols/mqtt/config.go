@@ -185,6 +185,10 @@ func (c Config) Validate() error {
 		if u.Host == "" {
 			add("broker", "%q has no host:port", c.Broker)
 		}
+		if (u.Scheme == "tcp" || u.Scheme == "mqtt") && c.TLS.On() {
+			// paho would silently connect in plain text.
+			add("broker", "tls is configured but %s:// is plain TCP: use ssl:// (or mqtts://)", u.Scheme)
+		}
 	}
 	if len(c.ClientID) > 65535 {
 		add("client_id", "longer than 65535 bytes")

@@ -37,6 +37,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"no broker", func(c *Config) { c.Broker = "" }, "broker", "required"},
 		{"websocket broker", func(c *Config) { c.Broker = "ws://h:80" }, "broker", `scheme "ws"`},
 		{"broker without host", func(c *Config) { c.Broker = "tcp://" }, "broker", "no host"},
+		{"tls over tcp", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "broker", "use ssl://"},
 		{"password without user", func(c *Config) { c.Password = "x" }, "password", "without username"},
 		{"half mutual tls", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.cert_file", "go together"},
 		{"negative keepalive", func(c *Config) { c.KeepAlive = -time.Second }, "keep_alive", "negative"},

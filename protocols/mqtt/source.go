@@ -127,6 +127,9 @@ func New(cfg Config, log *slog.Logger, reject fieldgate.Reject) (*Source, error)
 	return s, nil
 }
 
+// Name returns the input's configured name.
+func (s *Source) Name() string { return s.cfg.Name }
+
 // Stats returns a snapshot of the counters. It is safe to call at any time, concurrently with Run.
 func (s *Source) Stats() Stats {
 	st := Stats{

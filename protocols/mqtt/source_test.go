@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -228,8 +229,14 @@ type publisher struct {
 
 func newPublisher(t *testing.T, url string) *publisher {
 	t.Helper()
+	return newPublisherWith(t, url, "", "", nil)
+}
+
+func newPublisherWith(t *testing.T, url, user, password string, tlsCfg *tls.Config) *publisher {
+	t.Helper()
 	o := paho.NewClientOptions().AddBroker(url).SetClientID(uniq("pub")).SetCleanSession(true).
-		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+		SetProtocolVersion(4).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).
+		SetUsername(user).SetPassword(password).SetTLSConfig(tlsCfg)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publisher connect to %s: %v", url, tok.Error())
