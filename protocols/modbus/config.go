@@ -5,6 +5,18 @@
 // goroutine: every device (unit id) on it is asked one request at a time, so devices that accept a single TCP
 // connection and multi-drop RS-485 buses both work. Devices on different connections are different Sources and
 // never wait for each other.
+//
+// Each group of tags is read with the fewest requests its device allows (planKind: optimal for the gap and size
+// limits, never touching forbidden addresses) on a fixed schedule. Every poll emits one reading per tag:
+// Good with the decoded value, or Bad with Status set to the Modbus exception code the device answered, or to
+// StatusTimeout, StatusConnection, StatusProtocol or StatusOverflow. A failed request marks only its own tags
+// Bad; the rest of the poll goes on. A device that stops answering (two timeouts in a row, or a gateway's
+// exception 10 or 11) has the rest of its poll marked Bad without asking and is then asked again only after a
+// backoff, doubling from BackoffMin to BackoffMax, so it costs the other devices on the connection at most one
+// timeout per backoff. A broken connection is reopened at once and the request asked again; if that fails too,
+// the connection is retried with the same backoff. After a timeout on RTU, the line is flushed (see
+// Config.RTUFlushDelay) so a late reply is not taken as the next answer; over TCP, transaction ids do that, and
+// the socket is reopened when three requests in a row get no reply from any unit.
 package modbus
 
 import (
