@@ -6,7 +6,7 @@
 // connection and multi-drop RS-485 buses both work. Devices on different connections are different Sources and
 // never wait for each other.
 //
-// Each group of tags is read with the fewest requests its device allows (planKind: optimal for the gap and size
+// Each group of tags is read with the fewest requests its device allows (the planner is optimal for the gap and size
 // limits, never touching forbidden addresses) on a fixed schedule. Every poll emits one reading per tag:
 // Good with the decoded value, or Bad with Status set to the Modbus exception code the device answered, or to
 // StatusTimeout, StatusConnection, StatusProtocol or StatusOverflow. A failed request marks only its own tags
