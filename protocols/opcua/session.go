@@ -192,7 +192,7 @@ func (ss *session) createSub(ctx context.Context, b *sub) error {
 		RequestedPublishingInterval: float64(g.PublishingInterval) / float64(time.Millisecond),
 		RequestedLifetimeCount:      3 * g.KeepAliveCount * 4,
 		RequestedMaxKeepAliveCount:  g.KeepAliveCount,
-		MaxNotificationsPerPublish:  10000,
+		MaxNotificationsPerPublish:  1000, // keeps each publish response well under message size limits; the server sets MoreNotifications
 		PublishingEnabled:           true,
 	})
 	if err != nil {
