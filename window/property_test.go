@@ -132,10 +132,18 @@ func simulate(t *testing.T, seed uint64) {
 	nPart := 1 + rng.IntN(3)
 	logs := make([][]record, nPart)
 	partOf := map[string]int{}
-	for _, rc := range recs {
+	moveAt := -1 // sometimes the topic gets more partitions midway, and a device moves to another one
+	if nPart > 1 && rng.IntN(4) == 0 {
+		moveAt = rng.IntN(len(recs))
+	}
+	for i, rc := range recs {
 		p, ok := partOf[rc.r.Device]
 		if !ok {
 			p = len(partOf) % nPart
+			partOf[rc.r.Device] = p
+		}
+		if i == moveAt {
+			p = (p + 1) % nPart
 			partOf[rc.r.Device] = p
 		}
 		logs[p] = append(logs[p], rc)
@@ -313,7 +321,7 @@ func simulate(t *testing.T, seed uint64) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("config %+v, %d records in %d partitions, %d crashes", cfg, len(recs), nPart, crashes)
+		t.Logf("config %+v, %d records in %d partitions, %d crashes, move at %d", cfg, len(recs), nPart, crashes, moveAt)
 	}
 }
 

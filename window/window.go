@@ -126,6 +126,7 @@ type Stats struct {
 	Recomputes              uint64 // aggregates returned by Fire with Recompute set
 	Finalized               uint64 // windows released (final or idle)
 	IdleFlushes             uint64 // devices whose windows were released by idleness
+	Moves                   uint64 // devices seen on a second partition (their overlapping windows recomputed)
 	OpenWindows             int64  // windows held now, all sizes
 	TaintedWindows          int64  // of which in recompute mode
 	Devices                 int64  // devices known (with or without open windows)
@@ -145,11 +146,12 @@ type Windows struct {
 	idle  int64
 
 	parts   map[int32]*partition
+	owner   map[string]*device  // the device's state in the partition it was last seen on
 	pending map[recKey]struct{} // windows to recompute at the next Fire (Late readings)
 	free    [][]uint32          // recycled dedup slices
 
 	// Counters, plain for Add's speed; Fire and the other methods publish them into stats.
-	added, dups, lates, fired, recomputes, finalized, idleFlushes uint64
+	added, dups, lates, fired, recomputes, finalized, idleFlushes, moves uint64
 	open, tainted, devices, partitions                            int64
 	wmDelay                                                       float64
 	stats                                                         atomic.Pointer[Stats]
@@ -179,6 +181,7 @@ type device struct {
 	open     int   // open windows, all sizes
 	dueAt    int64 // Fire needs to look at this device once wm ≥ dueAt
 	refire   bool  // a window already due changed
+	shared   bool  // also seen on another partition (see handover)
 }
 
 type series struct {
@@ -214,6 +217,7 @@ func New(cfg Config) (*Windows, error) {
 		late:    cfg.AllowedLateness.Milliseconds(),
 		idle:    cfg.IdleTimeout.Milliseconds(),
 		parts:   map[int32]*partition{},
+		owner:   map[string]*device{},
 		pending: map[recKey]struct{}{},
 	}
 	for _, s := range cfg.Sizes {
@@ -264,8 +268,35 @@ func (w *Windows) device(pt *partition, name string) *device {
 		}
 		pt.devices[name] = d
 		w.devices++
+		if o := w.owner[name]; o != nil {
+			w.handover(o, d)
+		}
+		w.owner[name] = d
 	}
 	return d
+}
+
+// handover deals with a device that moved to another partition (the topic got more partitions, or a producer
+// keyed it differently): its windows in the old partition and the same windows in the new one would each hold
+// part of the readings. Both sides go to recompute mode for those windows; the new side keeps the watermark.
+func (w *Windows) handover(from, to *device) {
+	to.wm = max(to.wm, from.wm)
+	to.maxEvent = max(to.maxEvent, from.maxEvent)
+	for i := range to.taint {
+		to.taint[i] = max(to.taint[i], from.taint[i])
+	}
+	for _, s := range from.series {
+		for i, ws := range s.wins {
+			for _, wn := range ws {
+				w.taint(wn)
+				to.taint[i] = max(to.taint[i], wn.start+w.sizes[i])
+			}
+		}
+	}
+	copy(from.taint, to.taint) // should it come back, the same windows are in recompute mode there too
+	from.wm = max(from.wm, to.wm)
+	from.shared, to.shared = true, true
+	w.moves++
 }
 
 // Add counts r in its windows. pos is its Kafka position; a partition's readings must be Added in offset order.
@@ -283,6 +314,14 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 			d = w.device(pt, r.Device)
 		}
 		pt.last = d
+	}
+	if d.shared { // the device has been seen on another partition: whichever side speaks takes over
+		if o := w.owner[r.Device]; o != d {
+			if o != nil {
+				w.handover(o, d)
+			}
+			w.owner[r.Device] = d
+		}
 	}
 	if n := now.UnixMilli(); n > d.lastAdd {
 		d.lastAdd = n
@@ -477,7 +516,24 @@ func (w *Windows) Fire(now time.Time) []Aggregate {
 		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Metric, b.Metric),
 			cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start), boolCmp(a.Recompute, b.Recompute))
 	})
-	return out
+	// One window can come out twice: from its state and from a Late reading that arrived before this Fire
+	// released it, or from both sides of a device that moved partitions. The recompute covers everything.
+	keep := out[:0]
+	for _, a := range out {
+		if n := len(keep); n > 0 {
+			p := &keep[n-1]
+			if p.Device == a.Device && p.Metric == a.Metric && p.Size == a.Size && p.Start.Equal(a.Start) {
+				final := p.Final || a.Final
+				if a.Recompute {
+					*p = a
+				}
+				p.Final = final
+				continue
+			}
+		}
+		keep = append(keep, a)
+	}
+	return keep
 }
 
 func boolCmp(a, b bool) int {
@@ -650,6 +706,9 @@ func (w *Windows) Forget(p int32) {
 		return
 	}
 	for _, d := range pt.devices {
+		if w.owner[d.name] == d {
+			delete(w.owner, d.name)
+		}
 		for _, s := range d.series {
 			for _, ws := range s.wins {
 				for _, wn := range ws {
@@ -664,6 +723,17 @@ func (w *Windows) Forget(p int32) {
 	w.devices -= int64(len(pt.devices))
 	w.partitions--
 	delete(w.parts, p)
+	// A device that moved keeps its state on another partition: that one is its owner now.
+	for _, d := range pt.devices {
+		if d.shared && w.owner[d.name] == nil {
+			for _, other := range w.parts {
+				if o := other.devices[d.name]; o != nil {
+					w.owner[d.name] = o
+					break
+				}
+			}
+		}
+	}
 	w.publish()
 }
 
@@ -679,7 +749,7 @@ func (w *Windows) Stats() Stats {
 func (w *Windows) publish() {
 	w.stats.Store(&Stats{
 		Added: w.added, Duplicates: w.dups, Late: w.lates, Fired: w.fired, Recomputes: w.recomputes,
-		Finalized: w.finalized, IdleFlushes: w.idleFlushes, OpenWindows: w.open, TaintedWindows: w.tainted,
+		Finalized: w.finalized, IdleFlushes: w.idleFlushes, Moves: w.moves, OpenWindows: w.open, TaintedWindows: w.tainted,
 		Devices: w.devices, Partitions: w.partitions, WatermarkDelaySeconds: w.wmDelay,
 	})
 }
