@@ -23,7 +23,18 @@
 // default 20), so the rate is bounded by about max_inflight / (commit time + round trip): with a 2 ms group
 // commit, some 10,000 messages/s. Raising max_inflight_messages on the broker raises that bound; the broker's
 // max_queued_messages (default 1000) and max_queued_bytes bound what it keeps for the gateway while it is down,
-// and Mosquitto drops messages beyond them silently: raise them to cover the outages you plan for.
+// and Mosquitto drops messages beyond them silently: raise them to cover the outages you plan for, e.g.
+//
+//	max_inflight_messages 100   # per client; more in flight = bigger group commits
+//	max_queued_messages 1000000 # per client, kept while the gateway is away or behind
+//	max_queued_bytes 0          # no byte limit (or size it to the broker's memory)
+//	persistence true            # sessions and queued messages survive a broker restart (saved on shutdown
+//	autosave_interval 60        # and every autosave_interval seconds; a kill -9 loses what came after)
+//
+// The handler blocks paho's reader only while the queue (max_batch messages, at least 256) is full; the broker's
+// in-flight limit normally keeps QoS 1/2 traffic below that, and a QoS 0 flood faster than the commits slows
+// paho's reader down (backpressure) rather than growing memory. A full queue for longer than the keepalive
+// interval would cost the connection (paho reads the ping responses on the same goroutine).
 //
 // # Caveats
 //
@@ -91,7 +102,7 @@ type Stats struct {
 	DeadLetters      uint64 // messages stored as dead letters (then acknowledged)
 	EmitErrors       uint64 // Emit calls that failed (their messages were not acknowledged)
 	RejectErrors     uint64 // Reject calls that failed (their messages were not acknowledged)
-	AckedMessages    uint64 // QoS 1/2 messages acknowledged after their commit
+	AckedMessages    uint64 // QoS 1/2 messages acknowledged after their commit (paho drops an ack for a connection lost meanwhile; the broker redelivers)
 	Batches          uint64 // commit rounds (one Emit call each, at most)
 	Discarded        uint64 // queued messages dropped unacknowledged after a failed commit (the broker redelivers them)
 	// AckLatencySeconds is the sum of the times from receipt to acknowledgement of AckLatencyCount messages.
