@@ -152,9 +152,9 @@ type Windows struct {
 
 	// Counters, plain for Add's speed; Fire and the other methods publish them into stats.
 	added, dups, lates, fired, recomputes, finalized, idleFlushes, moves uint64
-	open, tainted, devices, partitions                            int64
-	wmDelay                                                       float64
-	stats                                                         atomic.Pointer[Stats]
+	open, tainted, devices, partitions                                   int64
+	wmDelay                                                              float64
+	stats                                                                atomic.Pointer[Stats]
 }
 
 type recKey struct {
