@@ -629,3 +629,37 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestQoS2 subscribes at QoS 2: the acknowledgement after the commit is the PUBREC, and the exchange completes
+// (nothing comes again on the next run of the session).
+func TestQoS2(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("qos2")
+			cfg := testConfig(b.url, prefix)
+			cfg.Subscriptions[0].QoS = qos(2)
+			sk := &sink{}
+			r := start(t, cfg, sk)
+			pub := newPublisher(t, b.url)
+			for i := range 20 {
+				if tok := pub.c.Publish(prefix+"/l1/d1/telemetry", 2, false, telemetry(i)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+					t.Fatalf("publish QoS 2: %v", tok.Error())
+				}
+			}
+			waitFor(t, 15*time.Second, "20 QoS 2 messages", func() bool { n, _ := sk.count(); return n >= 60 })
+			time.Sleep(300 * time.Millisecond) // PUBREL/PUBCOMP
+			if st := r.src.Stats(); st.AckedMessages != 20 {
+				t.Errorf("acked %d, want 20", st.AckedMessages)
+			}
+			r.stop(t)
+			sk2 := &sink{}
+			start(t, cfg, sk2)
+			pub.one(prefix+"/l9/marker/telemetry", `{"ts":1,"seq":-1}`)
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			time.Sleep(200 * time.Millisecond)
+			if rs, _ := sk2.snapshot(); len(rs) != 1 {
+				t.Errorf("after restart got %d readings, want only the marker", len(rs))
+			}
+		})
+	}
+}
