@@ -33,6 +33,9 @@ type Dialect string
 const (
 	CrateDB  Dialect = "cratedb"
 	Postgres Dialect = "postgres"
+	// Auto asks the server at connect time: CrateDB announces itself with a crate_version parameter. For the
+	// writer only (Schema needs a dialect).
+	Auto Dialect = "auto"
 )
 
 // Config is the database section of the central service's configuration.
@@ -41,7 +44,8 @@ type Config struct {
 	// postgres://fieldgate@db:5432/fieldgate?sslmode=verify-full. Empty: no database (the central service then
 	// prints closed windows instead). A secret: it may hold a password, and never prints.
 	URL fieldgate.Secret `yaml:"url"`
-	// Dialect is "cratedb" (default) or "postgres"; it selects the DDL and CrateDB's REFRESH before reads.
+	// Dialect is "cratedb" (default), "postgres", or "auto" (asks the server when connecting); it selects the
+	// DDL and CrateDB's REFRESH before reads.
 	Dialect Dialect `yaml:"dialect"`
 	// Schema qualifies every table name (CrateDB's default schema is "doc"). Default: unqualified, so the
 	// connection's default schema (search_path in PostgreSQL) is used.
@@ -74,9 +78,9 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 func (c Config) Validate() error {
 	var errs []error
 	switch c.Dialect {
-	case "", CrateDB, Postgres:
+	case "", CrateDB, Postgres, Auto:
 	default:
-		errs = append(errs, fieldgate.FieldErrorf("dialect", "unknown dialect %q (want cratedb or postgres)", c.Dialect))
+		errs = append(errs, fieldgate.FieldErrorf("dialect", "unknown dialect %q (want cratedb, postgres or auto)", c.Dialect))
 	}
 	if c.Schema != "" && !identRE.MatchString(c.Schema) {
 		errs = append(errs, fieldgate.FieldErrorf("schema", "%q is not a plain lower-case SQL identifier", c.Schema))
@@ -180,6 +184,9 @@ func Schema(d Dialect, schema string, shards int, sizes []time.Duration) (string
 		return "", err
 	}
 	c = c.withDefaults()
+	if c.Dialect == Auto {
+		return "", errors.New("the schema needs a dialect: cratedb or postgres")
+	}
 	if err := checkSizes(sizes); err != nil {
 		return "", err
 	}

@@ -87,8 +87,9 @@ type Writer struct {
 	readSQL string
 	cpSQL   string
 
-	mu    sync.Mutex  // one call at a time
-	conns []*pgx.Conn // Connections of them; conns[i] is used by one goroutine of the call holding mu
+	mu      sync.Mutex  // one call at a time
+	dialect Dialect     // cfg.Dialect, or what Auto found at connect
+	conns   []*pgx.Conn // Connections of them; conns[i] is used by one goroutine of the call holding mu
 
 	rawRows, batchDupes, aggRows, deadRows, rejected, shortCounts, errs, stmts, writeNanos atomic.Uint64
 	connected                                                                              atomic.Bool
@@ -117,7 +118,7 @@ func New(cfg Config, sizes []time.Duration, log *slog.Logger) (*Writer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{},
-		conns: make([]*pgx.Conn, cfg.Connections)}
+		conns: make([]*pgx.Conn, cfg.Connections), dialect: cfg.Dialect}
 	w.rawSQL = upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"})
 	for _, s := range sizes {
 		w.aggSQL[s] = upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated)
@@ -214,7 +215,7 @@ func (w *Writer) Connect(ctx context.Context) error {
 	if !w.cfg.CreateSchema {
 		return nil
 	}
-	ddl, err := Schema(w.cfg.Dialect, w.cfg.Schema, w.cfg.Shards, w.sizes)
+	ddl, err := Schema(w.dialect, w.cfg.Schema, w.cfg.Shards, w.sizes)
 	if err != nil {
 		return err
 	}
@@ -245,6 +246,13 @@ func (w *Writer) connLocked(ctx context.Context, i int) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connect to database %s:%d: %w", pc.Host, pc.Port, err)
 	}
 	w.conns[i] = conn
+	if i == 0 && w.cfg.Dialect == Auto && w.dialect == Auto {
+		w.dialect = Postgres
+		if conn.PgConn().ParameterStatus("crate_version") != "" {
+			w.dialect = CrateDB
+		}
+		w.log.Info("database dialect detected", "dialect", w.dialect)
+	}
 	return conn, nil
 }
 
@@ -680,7 +688,7 @@ func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, e
 	if err != nil {
 		return nil, err
 	}
-	if w.cfg.Dialect == CrateDB {
+	if w.dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Raw); err != nil {
 			w.failLocked(0, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Raw, err)
@@ -794,7 +802,7 @@ func (w *Writer) LoadCheckpoints(ctx context.Context, group, topic string) (map[
 	if err != nil {
 		return nil, err
 	}
-	if w.cfg.Dialect == CrateDB {
+	if w.dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Checkpoints); err != nil {
 			w.failLocked(0, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Checkpoints, err)

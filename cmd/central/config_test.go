@@ -45,14 +45,20 @@ func TestExampleConfigs(t *testing.T) {
 		t.Errorf("logged config shows a secret: %s", s)
 	}
 
-	t.Setenv("CENTRAL_DB_URL", "")
-	t.Setenv("CENTRAL_DB_DIALECT", "")
 	demo, _, err := loadConfig("../../configs/central-demo.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if demo.Database.URL != "" || demo.Kafka.Brokers[0] != "127.0.0.1:19092" {
 		t.Errorf("demo config decoded as %+v", demo)
+	}
+	t.Setenv("CENTRAL_DB_URL", "postgres://postgres@127.0.0.1:5432/fieldgate")
+	demoDB, _, err := loadConfig("../../configs/central-demo-db.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if demoDB.Database.Dialect != cratedb.Auto || !demoDB.Database.CreateSchema || demoDB.Database.URL == "" {
+		t.Errorf("demo-db config decoded as %+v", demoDB.Database)
 	}
 }
 
@@ -124,8 +130,6 @@ func TestCommands(t *testing.T) {
 	if code := realMain([]string{"schema", "-dialect", "oracle"}, &out, &errb); code != exitUsage {
 		t.Errorf("schema -dialect oracle: exit %d", code)
 	}
-	t.Setenv("CENTRAL_DB_URL", "")
-	t.Setenv("CENTRAL_DB_DIALECT", "")
 	out.Reset()
 	if code := realMain([]string{"validate", "-config", "../../configs/central-demo.yaml"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "demo mode") {
 		t.Errorf("validate: %d %q %q", code, out.String(), errb.String())
