@@ -30,20 +30,6 @@ func mountTmpfs(t *testing.T, size string) string {
 	return dir
 }
 
-func readyz(t *testing.T, addr string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 512)
-	n, _ := resp.Body.Read(buf)
-	b.Write(buf[:n])
-	return resp.StatusCode, b.String()
-}
-
 // Disk full under the state dir, with Kafka down so that the buffer grows: /readyz turns 503 naming the buffer,
 // the gateway keeps running and stops acknowledging; once space is freed it recovers by itself (no restart),
 // and every message the broker acknowledged to the publisher lands in Kafka when it is back.

@@ -283,6 +283,10 @@ func TestKillWhileKafkaDown(t *testing.T) {
 		k.stop()
 		t.Logf("kafka stopped (published %d)", pub.sent.Load())
 		time.Sleep(1500 * time.Millisecond)
+		// Kafka down does not make the gateway unready: collecting into the buffer is what it is for.
+		if code, body := readyz(t, env.httpAddr); code != http.StatusOK {
+			t.Errorf("/readyz with Kafka down: %d %q, want 200", code, body)
+		}
 		t.Logf("kill -9 with kafka down (published %d)", pub.sent.Load())
 		gw.kill9()
 		gw = env.start()

@@ -307,6 +307,21 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// readyz returns the status code and body of /readyz.
+func readyz(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 512)
+	n, _ := resp.Body.Read(buf)
+	b.Write(buf[:n])
+	return resp.StatusCode, b.String()
+}
+
 // waitReady polls /readyz until 200 (the MQTT input is connected and the buffer healthy).
 func (e *gatewayEnv) waitReady(p *gatewayProc, timeout time.Duration) {
 	e.t.Helper()
