@@ -100,8 +100,10 @@ func TestRTUSerialStaleReplyFlushed(t *testing.T) {
 		t.Run(map[bool]string{true: "flush", false: "no-flush"}[flush], func(t *testing.T) {
 			im := &image{}
 			im.holding[0], im.holding[10] = 1111, 2222
-			path := serveRTU(t, &slowFirst{image: im, delay: 150 * time.Millisecond})
-			s, err := New(Config{Name: "c", Transport: TransportRTU, Address: path, Timeout: 100 * time.Millisecond, RTUFlushDelay: 100 * time.Millisecond,
+			// The reply to the first request comes 150ms after the 250ms timeout, within the 300ms flush delay
+			// (generous margins: the test must hold on a loaded machine).
+			path := serveRTU(t, &slowFirst{image: im, delay: 400 * time.Millisecond})
+			s, err := New(Config{Name: "c", Transport: TransportRTU, Address: path, Timeout: 250 * time.Millisecond, RTUFlushDelay: 300 * time.Millisecond,
 				Devices: []Device{{Name: "d", GapFill: ptr(-1), Groups: []Group{{Interval: time.Second, Tags: []Tag{{Name: "first", Address: 0}, {Name: "second", Address: 10}}}}}}}, nil)
 			if err != nil {
 				t.Fatal(err)
