@@ -338,3 +338,39 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// The commissioning commands' argument handling (the protocol packages test the reads and browses themselves).
+func TestCommissioningCLI(t *testing.T) {
+	closed := freePort(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gw.yaml")
+	raw, err := os.ReadFile("testdata/good/all_inputs.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.ReplaceAll(raw, []byte("opc.tcp://127.0.0.1:4840"), fmt.Appendf(nil, "opc.tcp://127.0.0.1:%d", closed))
+	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"modbus"}, exitUsage, "gateway modbus read"},
+		{[]string{"modbus", "read"}, exitUsage, "-address is required"},
+		{[]string{"modbus", "read", "-address", fmt.Sprintf("127.0.0.1:%d", closed), "-timeout", "200ms"}, exitFailure, "connection refused"},
+		{[]string{"opcua"}, exitUsage, "gateway opcua browse"},
+		{[]string{"opcua", "browse"}, exitUsage, "-endpoint (or -config) is required"},
+		{[]string{"opcua", "browse", "-config", "testdata/good/all_inputs.yaml", "-input", "nope"}, exitUsage, `no opcua input "nope" (it has oven)`},
+		{[]string{"opcua", "browse", "-config", "../../configs/demo.yaml"}, exitUsage, "has no opcua input"},
+		{[]string{"opcua", "browse", "-config", cfgPath, "-timeout", "2s"}, exitFailure, "gateway opcua browse: "},
+		{[]string{"opcua", "browse", "-endpoint", fmt.Sprintf("opc.tcp://127.0.0.1:%d", closed), "-mode", "None", "-timeout", "2s"}, exitFailure, "gateway opcua browse: "},
+	} {
+		var out, errOut bytes.Buffer
+		code := realMain(tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.out) {
+			t.Errorf("gateway %v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String()+errOut.String(), tc.code, tc.out)
+		}
+	}
+}

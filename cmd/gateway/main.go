@@ -6,6 +6,7 @@
 //	gateway run      -config FILE      run until SIGINT or SIGTERM
 //	gateway validate [-v] -config FILE check a configuration, print what would run
 //	gateway modbus read -address A ... read Modbus registers once (commissioning; -h for the flags)
+//	gateway opcua browse -endpoint U   print an opcua: input for a server's variables (commissioning; -h)
 //	gateway version                    print version, commit and Go version (also: gateway --version)
 //
 // Exit codes:
@@ -15,7 +16,8 @@
 //	   a component failed for good, or shutdown took longer than the stop timeout
 //	2  usage error or invalid configuration (nothing was started)
 //
-// For `modbus read`: 0 the read succeeded, 1 it failed (connection, timeout, Modbus exception), 2 usage error.
+// For `modbus read` and `opcua browse`: 0 success, 1 the device or server failed (connection, timeout, Modbus
+// exception, untrusted certificate), 2 usage error.
 package main
 
 import (
@@ -56,6 +58,9 @@ Usage:
   gateway validate [-v] [-config FILE]  check a configuration and print what would run
   gateway modbus read -address HOST:PORT [-unit N -register holding -start ADDR -type float32 ...]
                                         read registers once, to commission a device (see gateway modbus read -h)
+  gateway opcua browse -endpoint opc.tcp://HOST:4840 [-fingerprint SHA256 -node ID -depth N ...]
+  gateway opcua browse -config FILE [-input NAME]
+                                        walk a server's address space, print a ready-to-use opcua: input
   gateway version                       print version, commit and Go version (also: gateway --version)
   gateway help                          print this text
 
@@ -66,7 +71,7 @@ Exit codes:
   1  runtime failure (state dir locked by another gateway, buffer or HTTP listener not opened,
      a component failed for good, shutdown timed out)
   2  usage error or invalid configuration (nothing was started)
-For modbus read: 0 the read succeeded, 1 it failed (connection, timeout, exception), 2 usage error.
+For modbus read and opcua browse: 0 success, 1 the device or server failed, 2 usage error.
 `
 
 func main() {
@@ -96,7 +101,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return validateCmd(*path, *verbose, stdout, stderr)
 	case "modbus":
 		return modbusCmd(rest, stdout, stderr)
-	// TODO(lead): "opcua browse" once protocols/opcua exports a Browse function.
+	case "opcua":
+		return opcuaCmd(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return exitOK
