@@ -28,6 +28,9 @@ type BrowseOptions struct {
 	// Security.ServerFingerprints (the refusal message shows the fingerprint to check and pass).
 	Security Security
 	Auth     Auth
+	// IncludeServer also lists the server's own nodes (the Server object and namespace 0 variables), which are
+	// skipped by default.
+	IncludeServer bool
 	// Timeout bounds the whole browse. Default 60s.
 	Timeout time.Duration
 	Log     *slog.Logger
@@ -94,7 +97,7 @@ func Browse(ctx context.Context, opts BrowseOptions, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("browse: %w", err)
 	}
-	vars, err := walk(ctx, c, start, opts.Depth, limits)
+	vars, err := walk(ctx, c, start, opts.Depth, limits, opts.IncludeServer)
 	if err != nil {
 		return fmt.Errorf("browse %s: %w", opts.Node, err)
 	}
@@ -109,7 +112,7 @@ type walkItem struct {
 	path string
 }
 
-func walk(ctx context.Context, c *opcua.Client, start *ua.NodeID, depth int, limits EffectiveLimits) ([]*browsedVar, error) {
+func walk(ctx context.Context, c *opcua.Client, start *ua.NodeID, depth int, limits EffectiveLimits, includeServer bool) ([]*browsedVar, error) {
 	var vars []*browsedVar
 	seen := map[string]bool{start.String(): true}
 	level := []walkItem{{id: start}}
@@ -143,6 +146,9 @@ func walk(ctx context.Context, c *opcua.Client, start *ua.NodeID, depth int, lim
 				for _, ref := range refs {
 					nid := ua.NewNodeIDFromExpandedNodeID(ref.NodeID)
 					if ref.NodeID.HasServerIndex() || seen[nid.String()] {
+						continue
+					}
+					if !includeServer && nid.Namespace() == 0 && (ref.NodeClass == ua.NodeClassVariable || nid.IntID() == id.Server) {
 						continue
 					}
 					seen[nid.String()] = true
@@ -194,18 +200,25 @@ func readDataTypes(ctx context.Context, c *opcua.Client, vars []*browsedVar, lim
 	return nil
 }
 
+// builtinNames are the OPC UA built-in data types by id.
+var builtinNames = [...]string{"", "Boolean", "SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64",
+	"Float", "Double", "String", "DateTime", "Guid", "ByteString", "XmlElement", "NodeId", "ExpandedNodeId",
+	"StatusCode", "QualifiedName", "LocalizedText", "ExtensionObject", "DataValue", "Variant", "DiagnosticInfo"}
+
 func dataTypeName(dt, val *ua.DataValue) string {
 	name := ""
 	if dt != nil && dt.Status == ua.StatusOK && dt.Value != nil {
 		if n := dt.Value.NodeID(); n != nil && n.Namespace() == 0 && n.IntID() >= 1 && n.IntID() <= 25 {
-			name = strings.TrimPrefix(ua.TypeID(n.IntID()).String(), "TypeID")
+			name = builtinNames[n.IntID()]
 		} else if n != nil {
 			name = n.String()
 		}
 	}
 	if val != nil && val.Value != nil && val.Value.Value() != nil {
 		if name == "" || strings.Contains(name, "=") {
-			name = strings.TrimPrefix(val.Value.Type().String(), "TypeID")
+			if t := int(val.Value.Type()); t > 0 && t < len(builtinNames) {
+				name = builtinNames[t]
+			}
 		}
 		if val.Value.Has(0x80) || val.Value.ArrayDimensions() != nil {
 			name += "[]"
