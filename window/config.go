@@ -16,6 +16,7 @@ import (
 //	  out_of_orderness: 5s
 //	  allowed_lateness: 1m
 //	  idle_timeout: 5m
+//	  max_future: 1h
 //
 // Durations are whole milliseconds (finer parts are rejected: CrateDB stores milliseconds).
 type Config struct {
@@ -33,6 +34,9 @@ type Config struct {
 	// IdleTimeout: a device with no reading for this long (processing time) has its open windows fired as final
 	// and released. Default 5m. Keep it above the longest normal gap between two readings of a device.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxFuture: a reading whose event time is more than this ahead of now (a device clock running ahead) does
+	// not move its device's watermark; it is Late (its windows are recomputed from the raw table). Default 1h.
+	MaxFuture time.Duration `yaml:"max_future"`
 }
 
 // Defaults of Config, applied by New to zero fields.
@@ -41,11 +45,12 @@ var (
 	DefaultOutOfOrderness  = 5 * time.Second
 	DefaultAllowedLateness = time.Minute
 	DefaultIdleTimeout     = 5 * time.Minute
+	DefaultMaxFuture       = time.Hour
 )
 
 const (
 	maxSizes = 8
-	maxDelay = 366 * 24 * time.Hour // bound on out_of_orderness, allowed_lateness and idle_timeout
+	maxDelay = 366 * 24 * time.Hour // bound on out_of_orderness, allowed_lateness, idle_timeout, max_future
 	day      = 24 * time.Hour
 )
 
@@ -88,7 +93,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		field string
 		v     time.Duration
-	}{{"out_of_orderness", c.OutOfOrderness}, {"allowed_lateness", c.AllowedLateness}, {"idle_timeout", c.IdleTimeout}} {
+	}{{"out_of_orderness", c.OutOfOrderness}, {"allowed_lateness", c.AllowedLateness}, {"idle_timeout", c.IdleTimeout}, {"max_future", c.MaxFuture}} {
 		switch {
 		case d.v < 0:
 			errs = append(errs, fieldgate.FieldErrorf(d.field, "%s is negative", d.v))
@@ -116,6 +121,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = DefaultMaxFuture
 	}
 	return c
 }

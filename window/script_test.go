@@ -144,7 +144,7 @@ func stats(s Stats) map[string]string {
 	return map[string]string{
 		"added": fmt.Sprint(s.Added), "duplicates": fmt.Sprint(s.Duplicates), "late": fmt.Sprint(s.Late),
 		"fired": fmt.Sprint(s.Fired), "recomputes": fmt.Sprint(s.Recomputes), "finalized": fmt.Sprint(s.Finalized),
-		"idle_flushes": fmt.Sprint(s.IdleFlushes), "moves": fmt.Sprint(s.Moves), "open": fmt.Sprint(s.OpenWindows),
+		"idle_flushes": fmt.Sprint(s.IdleFlushes), "moves": fmt.Sprint(s.Moves), "future": fmt.Sprint(s.Future), "open": fmt.Sprint(s.OpenWindows),
 		"tainted": fmt.Sprint(s.TaintedWindows), "devices": fmt.Sprint(s.Devices), "partitions": fmt.Sprint(s.Partitions),
 		"wm_delay": num(s.WatermarkDelaySeconds),
 	}
@@ -178,6 +178,8 @@ func parseConfig(args []string) (Config, error) {
 			c.AllowedLateness = d
 		case "idle":
 			c.IdleTimeout = d
+		case "max_future":
+			c.MaxFuture = d
 		default:
 			return c, fmt.Errorf("config: unknown key %q", k)
 		}

@@ -86,6 +86,40 @@ type DeviceMark struct {
 	Device    string    `json:"device"`
 	Watermark time.Time `json:"watermark,omitzero"` // zero: none yet
 	Taint     []Taint   `json:"taint,omitempty"`
+	Future    []Future  `json:"future,omitempty"`
+}
+
+// Future is a window that got a reading from a clock running ahead: if it is created later, it is in recompute
+// mode. In JSON: {"metric":"temp","size":"1m0s","start":"2027-01-01T00:00:00Z"}.
+type Future struct {
+	Metric string
+	Size   time.Duration
+	Start  time.Time
+}
+
+type futureJSON struct {
+	Metric string    `json:"metric"`
+	Size   string    `json:"size"`
+	Start  time.Time `json:"start"`
+}
+
+// MarshalJSON writes the size as a Go duration string.
+func (f Future) MarshalJSON() ([]byte, error) {
+	return json.Marshal(futureJSON{f.Metric, f.Size.String(), f.Start})
+}
+
+// UnmarshalJSON is the inverse of MarshalJSON.
+func (f *Future) UnmarshalJSON(b []byte) error {
+	var j futureJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(j.Size)
+	if err != nil {
+		return fmt.Errorf("future window size: %w", err)
+	}
+	*f = Future{Metric: j.Metric, Size: d, Start: j.Start}
+	return nil
 }
 
 // Taint says that windows of Size starting before Before were fired and released while incomplete (idleness): if
@@ -127,6 +161,7 @@ type Stats struct {
 	Finalized               uint64 // windows released (final or idle)
 	IdleFlushes             uint64 // devices whose windows were released by idleness
 	Moves                   uint64 // devices seen on a second partition (their overlapping windows recomputed)
+	Future                  uint64 // readings more than MaxFuture ahead of now (counted in Late too)
 	OpenWindows             int64  // windows held now, all sizes
 	TaintedWindows          int64  // of which in recompute mode
 	Devices                 int64  // devices known (with or without open windows)
@@ -139,11 +174,12 @@ type Stats struct {
 // Windows holds the open windows of every device of the partitions it was given. It is not safe for concurrent
 // use, except Stats.
 type Windows struct {
-	cfg   Config
-	sizes []int64 // ms, ascending
-	ooo   int64
-	late  int64
-	idle  int64
+	cfg    Config
+	sizes  []int64 // ms, ascending
+	ooo    int64
+	late   int64
+	idle   int64
+	future int64
 
 	parts   map[int32]*partition
 	owner   map[string]*device  // the device's state in the partition it was last seen on
@@ -151,10 +187,10 @@ type Windows struct {
 	free    [][]uint32          // recycled dedup slices
 
 	// Counters, plain for Add's speed; Fire and the other methods publish them into stats.
-	added, dups, lates, fired, recomputes, finalized, idleFlushes, moves uint64
-	open, tainted, devices, partitions                                   int64
-	wmDelay                                                              float64
-	stats                                                                atomic.Pointer[Stats]
+	added, dups, lates, fired, recomputes, finalized, idleFlushes, moves, futures uint64
+	open, tainted, devices, partitions                                            int64
+	wmDelay                                                                       float64
+	stats                                                                         atomic.Pointer[Stats]
 }
 
 type recKey struct {
@@ -178,15 +214,25 @@ type device struct {
 	lastAdd  int64 // processing time of the last Add, ms
 	taint    []int64
 	series   map[string]*series
-	open     int   // open windows, all sizes
-	dueAt    int64 // Fire needs to look at this device once wm ≥ dueAt
-	refire   bool  // a window already due changed
-	shared   bool  // also seen on another partition (see handover)
+	open     int                    // open windows, all sizes
+	dueAt    int64                  // Fire needs to look at this device once wm ≥ dueAt
+	refire   bool                   // a window already due changed
+	shared   bool                   // also seen on another partition (see handover)
+	future   map[futureKey]struct{} // windows that got a reading from the future (see addFuture)
 }
 
 type series struct {
-	wins [][]*win // per size index, sorted by start
+	metric string
+	wins   [][]*win // per size index, sorted by start
 }
+
+type futureKey struct {
+	metric string
+	size   int
+	start  int64
+}
+
+const maxFuture = 1024 // future windows remembered per device before they collapse into taints
 
 type win struct {
 	start   int64
@@ -216,6 +262,7 @@ func New(cfg Config) (*Windows, error) {
 		ooo:     cfg.OutOfOrderness.Milliseconds(),
 		late:    cfg.AllowedLateness.Milliseconds(),
 		idle:    cfg.IdleTimeout.Milliseconds(),
+		future:  cfg.MaxFuture.Milliseconds(),
 		parts:   map[int32]*partition{},
 		owner:   map[string]*device{},
 		pending: map[recKey]struct{}{},
@@ -285,6 +332,12 @@ func (w *Windows) handover(from, to *device) {
 	for i := range to.taint {
 		to.taint[i] = max(to.taint[i], from.taint[i])
 	}
+	for k := range from.future {
+		if to.future == nil {
+			to.future = map[futureKey]struct{}{}
+		}
+		to.future[k] = struct{}{}
+	}
 	for _, s := range from.series {
 		for i, ws := range s.wins {
 			for _, wn := range ws {
@@ -323,19 +376,24 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 			w.owner[r.Device] = d
 		}
 	}
-	if n := now.UnixMilli(); n > d.lastAdd {
-		d.lastAdd = n
+	nowMs := now.UnixMilli()
+	if nowMs > d.lastAdd {
+		d.lastAdd = nowMs
+	}
+	s := d.series[r.Metric]
+	if s == nil {
+		s = &series{metric: r.Metric, wins: make([][]*win, len(w.sizes))}
+		d.series[r.Metric] = s
+	}
+	if t > nowMs+w.future {
+		w.addFuture(d, s, t, pos.Offset)
+		return Late
 	}
 	if t > d.maxEvent || d.maxEvent == none {
 		d.maxEvent = t
 		if wm := t - w.ooo; wm > d.wm {
 			d.wm = wm
 		}
-	}
-	s := d.series[r.Metric]
-	if s == nil {
-		s = &series{wins: make([][]*win, len(w.sizes))}
-		d.series[r.Metric] = s
 	}
 
 	s0 := w.sizes[0]
@@ -390,6 +448,43 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 	return Added
 }
 
+// addFuture handles a reading from a clock running ahead (more than MaxFuture after now): it must not move the
+// device's watermark (that would make every later reading of the device Late), so it is Late itself: the windows
+// it falls in are recomputed, and remembered so that a window created for them later is in recompute mode.
+func (w *Windows) addFuture(d *device, s *series, t, off int64) {
+	for i, size := range w.sizes {
+		st := floorDiv(t, size) * size
+		if wn := s.find(i, st); wn != nil {
+			w.taint(wn)
+			wn.touch(d, off, st+size)
+			continue
+		}
+		w.pending[recKey{d.name, s.metric, i, st}] = struct{}{}
+		if d.future == nil {
+			d.future = map[futureKey]struct{}{}
+		}
+		d.future[futureKey{s.metric, i, st}] = struct{}{}
+	}
+	if len(d.future) > maxFuture {
+		// Too many to remember one by one: every window of the device up to the furthest is in recompute mode.
+		for k := range d.future {
+			d.taint[k.size] = max(d.taint[k.size], k.start+w.sizes[k.size])
+		}
+		clear(d.future)
+	}
+	w.lates++
+	w.futures++
+}
+
+func (s *series) find(i int, st int64) *win {
+	for _, wn := range s.wins[i] {
+		if wn.start == st {
+			return wn
+		}
+	}
+	return nil
+}
+
 // window finds or creates the window of size index i starting at st.
 func (w *Windows) window(d *device, s *series, i int, st int64) *win {
 	ws := s.wins[i]
@@ -401,7 +496,7 @@ func (w *Windows) window(d *device, s *series, i int, st int64) *win {
 		return ws[j]
 	}
 	wn := &win{start: st, minOff: math.MaxInt64}
-	if st < d.taint[i] {
+	if _, fut := d.future[futureKey{s.metric, i, st}]; st < d.taint[i] || fut {
 		wn.tainted = true
 		w.tainted++
 	}
@@ -590,6 +685,11 @@ func (w *Windows) fireDevice(out []Aggregate, d *device, idle bool) []Aggregate 
 			delete(d.series, metric)
 		}
 	}
+	for k := range d.future { // final windows: a reading for them is Late anyway
+		if d.wm >= k.start+w.sizes[k.size]+w.late {
+			delete(d.future, k)
+		}
+	}
 	d.open -= released
 	w.open -= int64(released)
 	w.finalized += uint64(released)
@@ -644,7 +744,7 @@ func (w *Windows) Checkpoint(p int32) Checkpoint {
 				}
 			}
 		}
-		if d.wm == none && slices.Max(d.taint) == none {
+		if d.wm == none && slices.Max(d.taint) == none && len(d.future) == 0 {
 			continue
 		}
 		m := DeviceMark{Device: d.name}
@@ -656,6 +756,12 @@ func (w *Windows) Checkpoint(p int32) Checkpoint {
 				m.Taint = append(m.Taint, Taint{Size: w.cfg.Sizes[i], Before: time.UnixMilli(tb).UTC()})
 			}
 		}
+		for k := range d.future {
+			m.Future = append(m.Future, Future{Metric: k.metric, Size: w.cfg.Sizes[k.size], Start: time.UnixMilli(k.start).UTC()})
+		}
+		slices.SortFunc(m.Future, func(a, b Future) int {
+			return cmp.Or(cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start))
+		})
 		c.Devices = append(c.Devices, m)
 	}
 	slices.SortFunc(c.Devices, func(a, b DeviceMark) int { return cmp.Compare(a.Device, b.Device) })
@@ -691,6 +797,14 @@ func (w *Windows) Restore(c Checkpoint) {
 		for _, tn := range m.Taint {
 			if i := slices.Index(w.cfg.Sizes, tn.Size); i >= 0 {
 				d.taint[i] = max(d.taint[i], tn.Before.UnixMilli())
+			}
+		}
+		for _, f := range m.Future {
+			if i := slices.Index(w.cfg.Sizes, f.Size); i >= 0 {
+				if d.future == nil {
+					d.future = map[futureKey]struct{}{}
+				}
+				d.future[futureKey{f.Metric, i, f.Start.UnixMilli()}] = struct{}{}
 			}
 		}
 	}
@@ -749,7 +863,7 @@ func (w *Windows) Stats() Stats {
 func (w *Windows) publish() {
 	w.stats.Store(&Stats{
 		Added: w.added, Duplicates: w.dups, Late: w.lates, Fired: w.fired, Recomputes: w.recomputes,
-		Finalized: w.finalized, IdleFlushes: w.idleFlushes, Moves: w.moves, OpenWindows: w.open, TaintedWindows: w.tainted,
+		Finalized: w.finalized, IdleFlushes: w.idleFlushes, Moves: w.moves, Future: w.futures, OpenWindows: w.open, TaintedWindows: w.tainted,
 		Devices: w.devices, Partitions: w.partitions, WatermarkDelaySeconds: w.wmDelay,
 	})
 }
