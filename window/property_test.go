@@ -86,6 +86,9 @@ func randomStream(rng *rand.Rand, cfg Config) []record {
 				if rng.IntN(40) == 0 {
 					key += rng.Int64N(3 * (ooo + late + size0)) // maybe beyond the allowed lateness
 				}
+				if rng.IntN(100) == 0 { // the device's clock jumps ahead, once
+					r.SourceTime = time.UnixMilli(key).Add(cfg.MaxFuture + time.Duration(1+rng.IntN(600))*time.Second).UTC()
+				}
 				r.GatewayTime = time.UnixMilli(key).UTC()
 				recs = append(recs, record{r, key})
 				if rng.IntN(15) == 0 { // delivered again later, maybe with another value (the first wins)
@@ -127,6 +130,7 @@ func simulate(t *testing.T, seed uint64) {
 		OutOfOrderness:  pick(rng, time.Millisecond, 500*time.Millisecond, 2*time.Second),
 		AllowedLateness: pick(rng, time.Millisecond, time.Second, 5*time.Second),
 		IdleTimeout:     pick(rng, 3*time.Second, 20*time.Second, time.Hour),
+		MaxFuture:       pick(rng, time.Minute, time.Hour),
 	}
 	recs := randomStream(rng, cfg)
 	nPart := 1 + rng.IntN(3)
