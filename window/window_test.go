@@ -140,7 +140,7 @@ func TestCheckpointGolden(t *testing.T) {
 	add("plant1/press-07", 10, 40, base)
 	add("plant1/oven", 70, 41, base.Add(3*time.Minute))
 	add("plant1/oven", 7200, 42, base.Add(3*time.Minute)) // from a clock two hours ahead
-	w.Fire(base.Add(3 * time.Minute)) // the press is idle: released, tainted
+	w.Fire(base.Add(3 * time.Minute))                     // the press is idle: released, tainted
 	got, err := json.MarshalIndent(w.Checkpoint(3), "", "  ")
 	if err != nil {
 		t.Fatal(err)
