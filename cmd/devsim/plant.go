@@ -71,7 +71,7 @@ func runKafka(ctx context.Context, c plantConfig, log *slog.Logger) error {
 		kfake.Ports(port),
 		kfake.SeedTopics(int32(c.Partitions), c.Topic),
 		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(int32(c.Partitions)),
+		kfake.DefaultNumPartitions(c.Partitions),
 		kfake.GroupMinSessionTimeout(time.Second),
 	}
 	if c.KafkaDir != "" {
