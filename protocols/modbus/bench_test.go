@@ -118,12 +118,34 @@ func BenchmarkPoll(b *testing.B) {
 // The baseline is a bare loop sleeping to the same 100 ms grid, measured in the same run: what the host's
 // scheduler alone costs.
 func BenchmarkPollJitter(b *testing.B) {
-	b.Run("baseline=sleep", benchSleepJitter)
+	b.Run("baseline=sleep", func(b *testing.B) { benchSleepJitter(b, false) })
 	b.Run("load=poll", func(b *testing.B) { benchJitter(b, false) })
+	b.Run("baseline=sleep+busy-core", func(b *testing.B) { benchSleepJitter(b, true) })
 	b.Run("load=poll+busy-core", func(b *testing.B) { benchJitter(b, true) })
 }
 
-func benchSleepJitter(b *testing.B) {
+// burnCore keeps one goroutine busy until the returned stop is called.
+func burnCore() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		x := 0
+		for ctx.Err() == nil {
+			for i := range 100000 {
+				x += i * i
+			}
+		}
+		_ = x
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+func benchSleepJitter(b *testing.B, burn bool) {
+	if burn {
+		defer burnCore()()
+	}
 	interval := 100 * time.Millisecond
 	next := time.Now().Truncate(interval).Add(interval)
 	var late []time.Duration
@@ -173,22 +195,9 @@ func benchJitter(b *testing.B, burn bool) {
 			late = append(late, started.Sub(scheduled))
 		}
 	}
-	// Load: one goroutine burning a core.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if !burn {
-			return
-		}
-		x := 0
-		for ctx.Err() == nil {
-			for i := range 100000 {
-				x += i * i
-			}
-		}
-		_ = x
-	}()
+	if burn {
+		defer burnCore()()
+	}
 	b.ResetTimer()
 	err = s.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error {
 		if len(rs) == 200 {
@@ -200,7 +209,6 @@ func benchJitter(b *testing.B, burn bool) {
 		return nil
 	})
 	cancel()
-	wg.Wait()
 	if err != nil {
 		b.Fatal(err)
 	}
