@@ -65,7 +65,7 @@ func BenchmarkAdd(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		r, sec := s.reading(i)
-		if w.Add(r, Position{Partition: int32(i % 4), Offset: int64(i)}, r.SourceTime) != Added {
+		if w.Add(r, Position{Partition: int32(i % benchSeries / benchMetrics % 4), Offset: int64(i)}, r.SourceTime) != Added {
 			b.Fatal("not added")
 		}
 		if (i+1)%benchSeries == 0 {
@@ -73,8 +73,8 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "readings/s")
-	if b.N >= 100*benchSeries && fired == 0 {
-		b.Fatal("nothing fired")
+	if st := w.Stats(); b.N >= 100*benchSeries && (fired == 0 || st.Recomputes != 0 || st.Moves != 0) {
+		b.Fatalf("fired %d, %+v", fired, st)
 	}
 }
 

@@ -12,11 +12,13 @@
 //	func (w *Windows) SafeOffsets() map[int32]int64                                    // Checkpoint(p).Offset for every p
 //	func (w *Windows) Restore(c Checkpoint)                                            // on (re)assignment, before Add
 //	func (w *Windows) Forget(partition int32)                                          // on revocation
-//	func (w *Windows) Stats() Stats                                                    // safe from any goroutine
+//	func (w *Windows) Stats() Stats                                                    // as of the last Fire; any goroutine
+//	func (w *Windows) Config() Config                                                  // defaults applied
 //	func Compute(device, metric string, size time.Duration, start time.Time, rs []fieldgate.Reading) (Aggregate, bool)
 //	func Bounds(t time.Time, size time.Duration) (start, end time.Time)              // the window of size holding t
 //
-// A Windows is used by one goroutine (the loader loop); only Stats may be called concurrently with the others.
+// A Windows is used by one goroutine (the loader loop); only Stats may be called concurrently with the others. Add
+// keeps its counters in plain fields for speed; Fire, Checkpoint, Restore and Forget publish them for Stats.
 //
 // # Definitions (Flink's, per device)
 //
@@ -53,6 +55,15 @@
 // not move the watermark. Choose IdleTimeout above the longest normal gap between two readings of a device
 // (report-by-exception OPC UA items, slow Modbus polls), or every reading of a slow device costs a recompute.
 //
+// Clocks running ahead. A reading whose event time is more than MaxFuture after now does not move its device's
+// watermark (a device RTC that jumps a year ahead would otherwise make every later reading of it Late, and the
+// checkpoint would keep it so). It is Late: its windows are recomputed, and remembered per device (and in the
+// checkpoint) so that when real time reaches them they are created in recompute mode.
+//
+// Devices that move. Records are keyed by device, so a device lives on one partition, until the topic gets more
+// partitions and its key maps elsewhere. A device seen on a second partition hands over: the windows it has on
+// both sides go into recompute mode, the new side inherits the watermark; windows after the move are normal.
+//
 // Duplicates and memory. Each open window of the smallest size keeps the event times it holds as a sorted slice of
 // uint32 milliseconds since its start (4 bytes per distinct reading; appending in order is O(1)). Larger windows
 // keep no set: a reading is checked against its smallest window, which is open whenever the larger one is (they
@@ -61,8 +72,14 @@
 // Per series (device, metric) the memory is therefore about 4 bytes × the readings in the span
 // [W(d) − AllowedLateness − smallest size, newest event time], i.e. OutOfOrderness + AllowedLateness + one smallest
 // window, plus ~200 bytes per open window of each size. Example: 10,000 series at 1 Hz, sizes 1m and 1h, 5 s
-// out-of-orderness, 1 m lateness: ~10,000 × (2 × 60 × 4 B + 3 × 200 B) ≈ 11 MB. Windows of a device that stops
-// are released by idleness, so memory is bounded by the live series, not by time.
+// out-of-orderness, 1 m lateness: ~10,000 × (2 × 60 × 4 B + 3 × 200 B) ≈ 11 MB; BenchmarkMemory measures 1.1 KB
+// per series (3 open windows each). Windows of a device that stops are released by idleness, so memory is bounded
+// by the live series, not by time; a device itself costs ~200 B until its partition is forgotten.
+//
+// Speed: BenchmarkAdd (1,000 devices × 10 metrics, 1 Hz, ±200 ms jitter, sizes 1m and 1h, Fire every second of
+// event time) runs at 2.8–4.2 million readings per second on one core of the 2-core build machine, 0 allocations
+// per reading — about 0.8× a plain map[(device, metric, start)] update loop measured beside it
+// (BenchmarkBaselineMap), which does no dedup, watermarks, firing or release.
 //
 // Aggregate values (exactly the SQL below):
 //   - Count: every distinct reading in the window, any kind, any quality. BadCount: those of quality Bad.
@@ -126,6 +143,10 @@
 // On assignment of p: load its stored Checkpoint and call w.Restore(c) before the first Add of p; start fetching
 // at c.Offset (or the committed offset if it is lower). On revocation: w.Forget(p) (after step 3 and 4 for what
 // was already added, if the loop can still do them; skipping them is safe too, the new owner replays).
+//
+// A replay after a restart or a rebalance costs recomputes: readings of windows that were final when the
+// checkpoint was taken come back as Late (their windows are recomputed once each), and larger windows still
+// open whose smallest windows were final go into recompute mode. Both are bounded by the replayed span.
 //
 // Why a checkpoint and not only offsets: the committed offset O is the lowest offset still needed by an open
 // window; windows that were already final when O was chosen may have readings on both sides of O. A replay
