@@ -433,16 +433,23 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 			pub.one(topic, string(telemetry(7)))
 			pub.one(prefix+"/l1//telemetry", string(telemetry(8))) // matches the filter, not the pattern
 			waitFor(t, 30*time.Second, "dead letters and the good message", func() bool {
-				n, d := sk.count()
-				return n >= 3 && d >= 2
+				rs, dead := sk.snapshot()
+				origins := map[string]bool{}
+				for _, d := range dead {
+					origins[d.Origin] = true
+				}
+				return len(rs) >= 3 && len(origins) == 2
 			})
 			rs, dead := sk.snapshot()
-			if len(dead) != 2 {
-				t.Fatalf("dead letters = %d, want 2: %+v", len(dead), dead)
-			}
 			// The failed Reject made the source drop the connection: the broker redelivers (mochi in any order),
 			// and what was committed after the poison but not acknowledged may come twice (at least once).
 			slices.SortFunc(dead, func(a, b fieldgate.DeadLetter) int { return len(a.Origin) - len(b.Origin) })
+			dead = slices.CompactFunc(dead, func(a, b fieldgate.DeadLetter) bool {
+				return a.Origin == b.Origin && string(a.Payload) == string(b.Payload)
+			})
+			if len(dead) != 2 {
+				t.Fatalf("distinct dead letters = %d, want 2: %+v", len(dead), dead)
+			}
 			d := dead[1]
 			if d.Source != "mqtt:"+prefix || d.Origin != topic || string(d.Payload) != `{"ts":1,"seq":` ||
 				d.Reason == "" || d.Time.IsZero() {
@@ -455,7 +462,7 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 				t.Errorf("good message seqs = %v, want [7] (perhaps twice)", seqs)
 			}
 			st := r.src.Stats()
-			if st.DeadLetters != 2 || st.RejectErrors != 1 {
+			if st.DeadLetters < 2 || st.RejectErrors != 1 {
 				t.Errorf("stats: %+v", st)
 			}
 
