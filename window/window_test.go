@@ -229,6 +229,9 @@ func FuzzAdd(f *testing.F) {
 					v = fieldgate.Float(float64(int8(arg)))
 				}
 				ev := now.Add(time.Duration(int8(op)) * 97 * time.Millisecond)
+				if arg >= 250 { // a clock running ahead
+					ev = ev.Add(time.Duration(arg-249) * time.Hour)
+				}
 				r := fieldgate.Reading{Device: "d" + string(rune('0'+op%5)), Metric: "m" + string(rune('0'+arg%2)),
 					Value: v, Quality: q, SourceTime: ev, GatewayTime: now}
 				o := w.Add(r, Position{Partition: p, Offset: next[p]}, now)
