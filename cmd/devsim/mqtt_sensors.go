@@ -59,7 +59,7 @@ func newSensors(rate float64) []*sensor {
 	return ss
 }
 
-func round(f float64, digits int) float64 {
+func roundTo(f float64, digits int) float64 {
 	p := math.Pow(10, float64(digits))
 	return math.Round(f*p) / p
 }
@@ -118,7 +118,7 @@ func (s *sensor) next(now time.Time, started time.Time) (payload []byte, ok bool
 	return nil, false
 }
 
-func ftoa(f float64, digits int) string { return strconv.FormatFloat(round(f, digits), 'f', -1, 64) }
+func ftoa(f float64, digits int) string { return strconv.FormatFloat(roundTo(f, digits), 'f', -1, 64) }
 
 // runSensors publishes the simulated sensors' telemetry to the broker at brokerURL, rate messages a second per
 // sensor, at QoS 1, until ctx ends; then it returns nil. It reconnects by itself while the broker is away.
