@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 export PATH := $(shell scripts/ensure-go.sh):$(PATH):/usr/sbin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BINARIES := gateway central devsim
 
 .PHONY: demo test test-short bench build build-arm64 build-armv7 fuzz clean FORCE

@@ -65,6 +65,7 @@ type plantConfig struct {
 	Topic      string
 	Partitions int
 	ModbusAddr string // simulated PLC, Modbus TCP
+	ModbusRTU  string // path of a symlink to a pseudo-terminal where the PLC answers Modbus RTU
 	OPCUAAddr  string // simulated OPC UA server
 	StateDir   string
 }
@@ -79,6 +80,7 @@ func runPlant(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.StringVar(&c.Topic, "topic", "fieldgate.readings", "Kafka topic to create")
 	fs.IntVar(&c.Partitions, "partitions", 6, "partitions of the topic")
 	fs.StringVar(&c.ModbusAddr, "modbus", "127.0.0.1:15020", "listen address of the simulated Modbus TCP PLC (empty: none)")
+	fs.StringVar(&c.ModbusRTU, "modbus-rtu", "", "path of a symlink to a pseudo-terminal where the PLC answers Modbus RTU (empty: none)")
 	fs.StringVar(&c.OPCUAAddr, "opcua", "127.0.0.1:14840", "listen address of the simulated OPC UA server (empty: none)")
 	fs.StringVar(&c.StateDir, "state", ".cache/devsim", "directory for the simulators' state (OPC UA certificates)")
 	if err := fs.Parse(args); err != nil {

@@ -36,6 +36,9 @@ func runParts(ctx context.Context, c plantConfig, log *slog.Logger) error {
 	if c.ModbusAddr != "" {
 		g.Go(func() error { return runModbusPLC(ctx, c.ModbusAddr, log.With("part", "modbus-plc")) })
 	}
+	if c.ModbusRTU != "" {
+		g.Go(func() error { return runModbusPLCRTU(ctx, c.ModbusRTU, log.With("part", "modbus-plc-rtu")) })
+	}
 	if c.OPCUAAddr != "" {
 		g.Go(func() error { return runOPCUAServer(ctx, c.OPCUAAddr, c.StateDir, log.With("part", "opcua-server")) })
 	}

@@ -58,7 +58,7 @@ func runWatch(ctx context.Context, args []string) error {
 			}
 			return (m[name] - prev[name]) / now.Sub(prevAt).Seconds()
 		}
-		fmt.Printf("%s  in %6.0f/s  forwarded %6.0f/s  buffer %5.0f (oldest %4.1fs)  dropped %.0f  dead letters %.0f  kafka %8.0f  central raw %6.0f/s windows %.0f late %.0f\n",
+		fmt.Printf("%s  in %6.0f/s  forwarded %6.0f/s  buffer %5.0f (oldest %4.1fs)  dropped %.0f  dead letters %.0f  kafka %8.0f  central raw %6.0f/s aggregates %.0f late %.0f\n",
 			now.Format("15:04:05"),
 			rate(mGatewayIn), rate(mGatewayForwarded), m[mBufferEntries], m[mBufferOldestAge],
 			m[mBufferDropped], m[mGatewayDeadLetters], m["kafka_records"],
@@ -69,15 +69,15 @@ func runWatch(ctx context.Context, args []string) error {
 
 // Metric names the live line reads (each summed over its labels).
 const (
-	mGatewayIn          = "fieldgate_readings_in_total"
-	mGatewayForwarded   = "fieldgate_forwarded_total"
+	mGatewayIn          = "fieldgate_input_readings_total"
+	mGatewayForwarded   = "fieldgate_kafka_forwarded_total"
 	mBufferEntries      = "fieldgate_buffer_entries"
 	mBufferOldestAge    = "fieldgate_buffer_oldest_age_seconds"
 	mBufferDropped      = "fieldgate_buffer_dropped_total"
-	mGatewayDeadLetters = "fieldgate_dead_letters_total"
-	mCentralRaw         = "fieldgate_central_raw_written_total"
-	mCentralWindows     = "fieldgate_central_windows_written_total"
-	mCentralLate        = "fieldgate_central_late_total"
+	mGatewayDeadLetters = "fieldgate_buffer_dead_letters"
+	mCentralRaw         = "fieldgate_central_readings_written_total"
+	mCentralWindows     = "fieldgate_central_aggregates_written_total"
+	mCentralLate        = "fieldgate_central_readings_late_total"
 )
 
 // scrape reads a Prometheus text exposition and sums each metric over its labels. Errors yield an empty map:
