@@ -420,7 +420,8 @@ func TestInvariantInOrder(t *testing.T) {
 func TestInvariantShuffled(t *testing.T) {
 	h := newHarness(t, 3, testDB(t, ""))
 	h.start("a", h.config("g"))
-	rs := stream(5, 120, h.base, 250*time.Millisecond, "line2")
+	// Live data (event time up to now), so windows also fire early and are superseded by their final firing.
+	rs := stream(5, 120, time.Now().UTC().Add(-30*time.Second), 250*time.Millisecond, "line2")
 	// 5 devices × 4 metrics per step of 250ms: moving a reading by up to 20 positions moves it by at most
 	// 250ms of event time, well within the 2s out-of-orderness.
 	shuffle(rs, 20, 1)

@@ -264,12 +264,20 @@ func (l *loader) fire(ctx context.Context, now time.Time) error {
 	}
 	rows := make([]cratedb.Aggregate, 0, len(aggs))
 	var recompute []window.Aggregate
+	// An early (not final) firing is for live dashboards. For a window that ended long ago — a backlog being
+	// caught up — it is wasted work: the final firing follows, in this instance or, after a crash or a
+	// rebalance, in the one that replays the window (it was open at the last checkpoint).
+	wc := l.win.Config()
+	stale := now.Add(-(wc.OutOfOrderness + wc.AllowedLateness))
 	for _, a := range aggs {
-		if a.Recompute {
+		switch {
+		case a.Recompute:
 			recompute = append(recompute, a)
-			continue
+		case !a.Final && a.End.Before(stale):
+			l.met.earlySkipped.Inc()
+		default:
+			rows = append(rows, toRow(a))
 		}
-		rows = append(rows, toRow(a))
 	}
 	if l.db == nil {
 		for _, a := range aggs {

@@ -19,6 +19,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	consumed, written, late, duplicates, recomputed, aggregates, dbErrors, commitErrors prometheus.Counter
+	earlySkipped                                                                        prometheus.Counter
 	deadLetters                                                                         *prometheus.CounterVec
 	lag, committed                                                                      *prometheus.GaugeVec
 	batchSeconds, eventToDB                                                             prometheus.Histogram
@@ -38,6 +39,7 @@ func newMetrics() *metrics {
 	m.duplicates = c("readings_duplicate_total", "Readings whose identity (device, metric, event time) was already counted: dropped from the windows.")
 	m.recomputed = c("windows_recomputed_total", "Windows recomputed from the raw table (late readings, replays).")
 	m.aggregates = c("aggregates_written_total", "Window aggregate rows upserted.")
+	m.earlySkipped = c("early_firings_skipped_total", "Early (not final) firings of windows that ended long ago (a backlog) not written: the final firing follows.")
 	m.dbErrors = c("database_errors_total", "Failed database calls (each retried).")
 	m.commitErrors = c("commit_errors_total", "Failed offset commits (the next commit covers them).")
 	m.deadLetters = prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "dead_letters_total",
