@@ -144,9 +144,10 @@
 // at c.Offset (or the committed offset if it is lower). On revocation: w.Forget(p) (after step 3 and 4 for what
 // was already added, if the loop can still do them; skipping them is safe too, the new owner replays).
 //
-// A replay after a restart or a rebalance costs recomputes: readings of windows that were final when the
-// checkpoint was taken come back as Late (their windows are recomputed once each), and larger windows still
-// open whose smallest windows were final go into recompute mode. Both are bounded by the replayed span.
+// A replay after a restart or a rebalance is cheap: a replayed reading below the checkpoint's Through (it was
+// processed before the checkpoint) whose window was already final then is a Duplicate — that window's stored
+// row has it. Only larger windows still open whose smallest windows were final go into recompute mode (one
+// recompute each, e.g. the current hour of each series), bounded by the replayed span.
 //
 // Why a checkpoint and not only offsets: the committed offset O is the lowest offset still needed by an open
 // window; windows that were already final when O was chosen may have readings on both sides of O. A replay

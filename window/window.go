@@ -76,7 +76,10 @@ type Checkpoint struct {
 	Partition int32 `json:"partition"`
 	// Offset is the first offset a replay must read: the lowest offset held by a window still open, or one past
 	// the highest offset Added when none is open. -1 when nothing is known about the partition: commit nothing.
-	Offset  int64        `json:"offset"`
+	Offset int64 `json:"offset"`
+	// Through is one past the highest offset Added when the checkpoint was taken (0: unknown). On replay, a
+	// reading below it whose window was already final then is not recomputed again: its row is up to date.
+	Through int64        `json:"through,omitempty"`
 	Devices []DeviceMark `json:"devices,omitempty"`
 }
 
@@ -203,6 +206,7 @@ type partition struct {
 	last    *device // the device of the last Add: records of one device often come in a row
 	devices map[string]*device
 	next    int64 // one past the highest offset Added (or the restored offset); -1 if none
+	through int64 // the restored checkpoint's Through: offsets below it were processed before it was taken
 }
 
 const none = math.MinInt64
@@ -211,6 +215,7 @@ type device struct {
 	name     string
 	maxEvent int64 // greatest event time Added, ms; none if none
 	wm       int64 // W(d), ms; none if none
+	restored int64 // the watermark of the restored checkpoint, ms; none if none
 	lastAdd  int64 // processing time of the last Add, ms
 	taint    []int64
 	series   map[string]*series
@@ -308,7 +313,7 @@ func (w *Windows) part(p int32) *partition {
 func (w *Windows) device(pt *partition, name string) *device {
 	d := pt.devices[name]
 	if d == nil {
-		d = &device{name: name, maxEvent: none, wm: none, lastAdd: none, dueAt: math.MaxInt64,
+		d = &device{name: name, maxEvent: none, wm: none, restored: none, lastAdd: none, dueAt: math.MaxInt64,
 			taint: make([]int64, len(w.sizes)), series: map[string]*series{}}
 		for i := range d.taint {
 			d.taint[i] = none
@@ -386,7 +391,7 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 		d.series[r.Metric] = s
 	}
 	if t > nowMs+w.future {
-		w.addFuture(d, s, t, pos.Offset)
+		w.addFuture(d, s, t, pos.Offset, pos.Offset < pt.through)
 		return Late
 	}
 	if t > d.maxEvent || d.maxEvent == none {
@@ -400,16 +405,27 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 	st0 := floorDiv(t, s0) * s0
 	if d.wm >= st0+s0+w.late {
 		// The smallest window is final: recompute it; larger windows that are final too are recomputed, those
-		// still open cannot tell whether this is a duplicate and go into recompute mode.
+		// still open cannot tell whether this is a duplicate and go into recompute mode. A replayed reading
+		// (before the restored checkpoint's Through) of a window that was final at that checkpoint is already in
+		// that window's stored row: nothing to recompute.
+		replayed := pos.Offset < pt.through
+		late := false
 		for i, size := range w.sizes {
 			st := floorDiv(t, size) * size
 			if d.wm >= st+size+w.late {
-				w.pending[recKey{r.Device, r.Metric, i, st}] = struct{}{}
+				if !replayed || d.restored < st+size+w.late {
+					w.pending[recKey{r.Device, r.Metric, i, st}] = struct{}{}
+					late = true
+				}
 				continue
 			}
 			wn := w.window(d, s, i, st)
 			w.taint(wn)
 			wn.touch(d, pos.Offset, st+size)
+		}
+		if !late {
+			w.dups++
+			return Duplicate
 		}
 		w.lates++
 		return Late
@@ -451,7 +467,7 @@ func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome 
 // addFuture handles a reading from a clock running ahead (more than MaxFuture after now): it must not move the
 // device's watermark (that would make every later reading of the device Late), so it is Late itself: the windows
 // it falls in are recomputed, and remembered so that a window created for them later is in recompute mode.
-func (w *Windows) addFuture(d *device, s *series, t, off int64) {
+func (w *Windows) addFuture(d *device, s *series, t, off int64, replayed bool) {
 	for i, size := range w.sizes {
 		st := floorDiv(t, size) * size
 		if wn := s.find(i, st); wn != nil {
@@ -459,7 +475,9 @@ func (w *Windows) addFuture(d *device, s *series, t, off int64) {
 			wn.touch(d, off, st+size)
 			continue
 		}
-		w.pending[recKey{d.name, s.metric, i, st}] = struct{}{}
+		if !replayed { // else recomputed before the checkpoint that is being replayed
+			w.pending[recKey{d.name, s.metric, i, st}] = struct{}{}
+		}
 		if d.future == nil {
 			d.future = map[futureKey]struct{}{}
 		}
@@ -734,6 +752,7 @@ func (w *Windows) Checkpoint(p int32) Checkpoint {
 		return c
 	}
 	c.Offset = pt.next
+	c.Through = max(pt.next, 0) // not the restored Through: the watermark may have moved since (see addFuture)
 	for _, d := range pt.devices {
 		for _, s := range d.series {
 			for _, ws := range s.wins {
@@ -789,10 +808,12 @@ func (w *Windows) Restore(c Checkpoint) {
 	if c.Offset > pt.next {
 		pt.next = c.Offset
 	}
+	pt.through = max(pt.through, c.Through)
 	for _, m := range c.Devices {
 		d := w.device(pt, m.Device)
 		if !m.Watermark.IsZero() {
 			d.wm = max(d.wm, m.Watermark.UnixMilli())
+			d.restored = max(d.restored, m.Watermark.UnixMilli())
 		}
 		for _, tn := range m.Taint {
 			if i := slices.Index(w.cfg.Sizes, tn.Size); i >= 0 {
