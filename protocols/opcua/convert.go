@@ -20,6 +20,13 @@ var errNeedNamespaces = errors.New("nsu= node id needs the server's namespace ar
 // parseNodeID parses a node id in any of the OPC UA string forms. An nsu= id is resolved against namespaces, the
 // server's NamespaceArray; with namespaces nil it returns errNeedNamespaces after checking the rest of the syntax.
 func parseNodeID(s string, namespaces []string) (*ua.NodeID, error) {
+	ident := s
+	if i := strings.Index(s, ";"); i >= 0 && (strings.HasPrefix(s, "ns=") || strings.HasPrefix(s, "nsu=")) {
+		ident = s[i+1:]
+	}
+	if len(ident) < 2 || !strings.Contains("isgb", ident[:1]) || ident[1] != '=' {
+		return nil, fmt.Errorf("node id %q: want [ns=<index>;|nsu=<uri>;] followed by i=, s=, g= or b=", s)
+	}
 	if strings.HasPrefix(s, "nsu=") {
 		semi := strings.Index(s, ";")
 		if semi < 0 {
@@ -65,7 +72,8 @@ type target struct {
 
 // appendReadings converts one DataValue into readings: one for a scalar, one per element for an array (or one
 // string when arraysAsString). now is the gateway time. The SourceTime is the source timestamp, else the server
-// timestamp. A value that cannot be converted gives a Bad reading with status BadTypeMismatch... never nothing.
+// timestamp. A missing DataValue gives a Bad reading (BadNoData); a Good one without a value (a Null variant) an
+// Uncertain reading. An empty array gives no reading in elements mode (and "[]" as a string).
 func appendReadings(rs []fieldgate.Reading, t target, dv *ua.DataValue, now time.Time) []fieldgate.Reading {
 	base := fieldgate.Reading{Device: t.device, Metric: t.metric, GatewayTime: now}
 	if dv == nil {
