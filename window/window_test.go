@@ -287,3 +287,27 @@ func checkFire(t *testing.T, aggs []Aggregate, now time.Time) {
 		}
 	}
 }
+
+// Stats may be read by the metrics handler while the loader loop adds and fires (run with -race).
+func TestStatsConcurrent(t *testing.T) {
+	w, _ := New(Config{Sizes: []time.Duration{time.Second}, OutOfOrderness: time.Millisecond, AllowedLateness: time.Millisecond})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2000 {
+			_ = w.Stats()
+		}
+	}()
+	for i := range 5000 {
+		ts := base.Add(time.Duration(i) * 100 * time.Millisecond)
+		w.Add(fieldgate.Reading{Device: "d", Metric: "m", Value: fieldgate.Int(int64(i)), SourceTime: ts, GatewayTime: ts},
+			Position{Offset: int64(i)}, ts)
+		if i%10 == 9 {
+			w.Fire(ts)
+		}
+	}
+	<-done
+	if st := w.Stats(); st.Added != 5000 || st.Fired < 490 || st.OpenWindows > 2 {
+		t.Fatalf("%+v", st)
+	}
+}
