@@ -73,8 +73,10 @@ type Stats struct {
 	LastError     string
 }
 
-// Writer writes to one database over one connection. Its methods are safe for concurrent use but run one at a
-// time; every write is an idempotent upsert, so a failed call may simply be made again.
+// Writer writes to one database over Connections+1 connections: Connections for raw readings, one for the rest.
+// Its methods are safe for concurrent use; WriteRaw calls run one at a time, and so do the other calls, but a
+// WriteRaw may run beside another call. Every write is an idempotent upsert, so a failed call may simply be made
+// again.
 type Writer struct {
 	cfg    Config
 	log    *slog.Logger
@@ -87,9 +89,13 @@ type Writer struct {
 	readSQL string
 	cpSQL   string
 
-	mu      sync.Mutex  // one call at a time
-	dialect Dialect     // cfg.Dialect, or what Auto found at connect
-	conns   []*pgx.Conn // Connections of them; conns[i] is used by one goroutine of the call holding mu
+	// conns[0:ctl] write raw readings (WriteRaw, under rawMu; one goroutine per connection); conns[ctl] serves
+	// every other call (under mu). So raw readings and aggregates can be written at the same time.
+	rawMu   sync.Mutex
+	mu      sync.Mutex
+	ctl     int
+	conns   []*pgx.Conn
+	dialect Dialect // cfg.Dialect, or what Auto found at connect
 
 	rawRows, batchDupes, aggRows, deadRows, rejected, shortCounts, errs, stmts, writeNanos atomic.Uint64
 	connected                                                                              atomic.Bool
@@ -118,7 +124,7 @@ func New(cfg Config, sizes []time.Duration, log *slog.Logger) (*Writer, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{},
-		conns: make([]*pgx.Conn, cfg.Connections), dialect: cfg.Dialect}
+		conns: make([]*pgx.Conn, cfg.Connections+1), ctl: cfg.Connections, dialect: cfg.Dialect}
 	w.rawSQL = upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"})
 	for _, s := range sizes {
 		w.aggSQL[s] = upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated)
@@ -218,7 +224,7 @@ func (w *Writer) Config() Config { return w.cfg }
 func (w *Writer) Connect(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx, 0)
+	conn, err := w.connLocked(ctx, w.ctl)
 	if err != nil {
 		return err
 	}
@@ -231,7 +237,7 @@ func (w *Writer) Connect(ctx context.Context) error {
 	}
 	for _, stmt := range statements(ddl) {
 		if _, err := conn.Exec(ctx, stmt); err != nil {
-			w.failLocked(0, err)
+			w.failLocked(w.ctl, err)
 			return fmt.Errorf("create schema: %w", err)
 		}
 	}
@@ -256,7 +262,7 @@ func (w *Writer) connLocked(ctx context.Context, i int) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("connect to database %s:%d: %w", pc.Host, pc.Port, err)
 	}
 	w.conns[i] = conn
-	if i == 0 && w.cfg.Dialect == Auto && w.dialect == Auto {
+	if i == w.ctl && w.cfg.Dialect == Auto && w.dialect == Auto {
 		w.dialect = Postgres
 		if conn.PgConn().ParameterStatus("crate_version") != "" {
 			w.dialect = CrateDB
@@ -287,6 +293,8 @@ func (w *Writer) noteErr(err error) {
 
 // Close closes the connection.
 func (w *Writer) Close(ctx context.Context) error {
+	w.rawMu.Lock()
+	defer w.rawMu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var errs []error
@@ -309,12 +317,12 @@ func (w *Writer) Ping(ctx context.Context) error {
 		return errors.New("database: last statement failed")
 	}
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx, 0)
+	conn, err := w.connLocked(ctx, w.ctl)
 	if err != nil {
 		return err
 	}
 	if err := conn.Ping(ctx); err != nil {
-		w.failLocked(0, err)
+		w.failLocked(w.ctl, err)
 		return fmt.Errorf("ping database: %w", err)
 	}
 	w.connected.Store(true)
@@ -378,21 +386,21 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 		distinct = append(distinct, i)
 	}
 	w.batchDupes.Add(uint64(len(rows) - len(distinct)))
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.rawMu.Lock()
+	defer w.rawMu.Unlock()
 	// Statements of at most BatchSize rows, run Connections at a time (their keys are distinct, so they never
 	// wait for each other's rows).
 	var chunks [][]int
-	per := min(w.cfg.BatchSize, (len(distinct)+len(w.conns)-1)/len(w.conns))
+	per := min(w.cfg.BatchSize, (len(distinct)+w.ctl-1)/w.ctl)
 	for start := 0; start < len(distinct); start += per {
 		chunks = append(chunks, distinct[start:min(start+per, len(distinct))])
 	}
 	rej := map[int]string{}
 	var rmu sync.Mutex
 	var firstErr error
-	for round := 0; round < len(chunks); round += len(w.conns) {
+	for round := 0; round < len(chunks); round += w.ctl {
 		var wg sync.WaitGroup
-		for slot := 0; slot < len(w.conns) && round+slot < len(chunks); slot++ {
+		for slot := 0; slot < w.ctl && round+slot < len(chunks); slot++ {
 			chunk := chunks[round+slot]
 			wg.Add(1)
 			go func() {
@@ -594,7 +602,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 		idx := bySize[size]
 		for start := 0; start < len(idx); start += w.cfg.BatchSize {
 			end := min(start+w.cfg.BatchSize, len(idx))
-			rej, err := w.upsertLocked(ctx, 0, w.aggSQL[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
+			rej, err := w.upsertLocked(ctx, w.ctl, w.aggSQL[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
 			if err != nil {
 				return fmt.Errorf("write %d aggregates to %s: %w", end-start, w.tables.Aggregates[size], err)
 			}
@@ -662,7 +670,7 @@ func (w *Writer) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rej, err := w.upsertLocked(ctx, 0, w.deadSQL, idx, func(ix []int) []any {
+	rej, err := w.upsertLocked(ctx, w.ctl, w.deadSQL, idx, func(ix []int) []any {
 		n := len(ix)
 		topic, reason, payload := make([]string, n), make([]string, n), make([]string, n)
 		part, off, at := make([]int32, n), make([]int64, n), make([]time.Time, n)
@@ -694,19 +702,19 @@ func (w *Writer) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, end time.Time) ([]fieldgate.Reading, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx, 0)
+	conn, err := w.connLocked(ctx, w.ctl)
 	if err != nil {
 		return nil, err
 	}
 	if w.dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Raw); err != nil {
-			w.failLocked(0, err)
+			w.failLocked(w.ctl, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Raw, err)
 		}
 	}
 	rows, err := conn.Query(ctx, w.readSQL, device, metric, Ms(start), Ms(end))
 	if err != nil {
-		w.failLocked(0, err)
+		w.failLocked(w.ctl, err)
 		return nil, fmt.Errorf("read %s/%s from %s: %w", device, metric, w.tables.Raw, err)
 	}
 	var out []fieldgate.Reading
@@ -738,7 +746,7 @@ func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, e
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		w.failLocked(0, err)
+		w.failLocked(w.ctl, err)
 		return nil, fmt.Errorf("read %s/%s from %s: %w", device, metric, w.tables.Raw, err)
 	}
 	w.connected.Store(true)
@@ -785,7 +793,7 @@ func (w *Writer) SaveCheckpoints(ctx context.Context, group, topic string, cps [
 	now := Ms(time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	rej, err := w.upsertLocked(ctx, 0, w.cpSQL, idx, func(ix []int) []any {
+	rej, err := w.upsertLocked(ctx, w.ctl, w.cpSQL, idx, func(ix []int) []any {
 		n := len(ix)
 		g, t, data, at := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
 		part := make([]int32, n)
@@ -808,20 +816,20 @@ func (w *Writer) SaveCheckpoints(ctx context.Context, group, topic string, cps [
 func (w *Writer) LoadCheckpoints(ctx context.Context, group, topic string) (map[int32][]byte, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	conn, err := w.connLocked(ctx, 0)
+	conn, err := w.connLocked(ctx, w.ctl)
 	if err != nil {
 		return nil, err
 	}
 	if w.dialect == CrateDB {
 		if _, err := conn.Exec(ctx, "REFRESH TABLE "+w.tables.Checkpoints); err != nil {
-			w.failLocked(0, err)
+			w.failLocked(w.ctl, err)
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Checkpoints, err)
 		}
 	}
 	rows, err := conn.Query(ctx, "SELECT kafka_partition, checkpoint FROM "+w.tables.Checkpoints+
 		" WHERE consumer_group = $1 AND kafka_topic = $2", group, topic)
 	if err != nil {
-		w.failLocked(0, err)
+		w.failLocked(w.ctl, err)
 		return nil, fmt.Errorf("load checkpoints of group %s topic %s: %w", group, topic, err)
 	}
 	out := map[int32][]byte{}
@@ -835,7 +843,7 @@ func (w *Writer) LoadCheckpoints(ctx context.Context, group, topic string) (map[
 		out[p] = []byte(data)
 	}
 	if err := rows.Err(); err != nil {
-		w.failLocked(0, err)
+		w.failLocked(w.ctl, err)
 		return nil, fmt.Errorf("load checkpoints of group %s topic %s: %w", group, topic, err)
 	}
 	return out, nil

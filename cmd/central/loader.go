@@ -120,7 +120,8 @@ func (l *loader) run(ctx context.Context) error {
 
 // poll waits up to a second for records (so idle windows still fire), then lingers to fill a batch.
 func (l *loader) poll(ctx context.Context) []*kgo.Record {
-	max := l.cfg.Database.BatchSize
+	// Up to four sub-batches per poll: process writes them back to back.
+	max := 4 * l.cfg.Database.BatchSize
 	var recs []*kgo.Record
 	collect := func(pctx context.Context) {
 		f := l.cl.PollRecords(pctx, max-len(recs))
@@ -188,31 +189,98 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 		raws = append(raws, raw)
 		rawItem = append(rawItem, i)
 	}
-	if l.db != nil && len(raws) > 0 {
-		var rej []cratedb.Rejected
-		if err := l.retryDB(ctx, "write readings", func() (err error) {
-			rej, err = l.db.WriteRaw(ctx, raws)
-			return err
-		}); err != nil {
-			return err
-		}
-		for _, x := range rej {
-			items[rawItem[x.Index]].bad = "refused by the database: " + x.Reason
-			l.met.deadLetters.WithLabelValues("refused").Inc()
-		}
-		var lat float64
-		t := l.now()
-		for i := range raws {
-			if items[rawItem[i]].bad == "" {
-				lat = max(lat, t.Sub(raws[i].Reading.EventTime()).Seconds())
+	// add gives items[from:to] to the windows (in offset order) and marks them processed.
+	add := func(from, to int) {
+		for _, it := range items[from:to] {
+			if it.bad == "-" {
+				continue
+			}
+			if it.bad == "" {
+				switch l.win.Add(it.r, window.Position{Partition: it.rec.Partition, Offset: it.rec.Offset}, now) {
+				case window.Duplicate:
+					l.met.duplicates.Inc()
+				case window.Late:
+					l.met.late.Inc()
+				}
+			}
+			if o := it.rec.Offset + 1; o > l.done[it.rec.Partition] {
+				l.done[it.rec.Partition] = o
 			}
 		}
-		l.met.eventToDB.Observe(lat)
-		if l.latencyHook != nil {
-			l.latencyHook(lat)
-		}
-		l.met.written.Add(float64(len(raws) - len(rej)))
 	}
+	if l.db != nil && len(raws) > 0 {
+		// The raw readings go in sub-batches of batch_size, written one after the other by a goroutine, while
+		// this one gives each written sub-batch to the windows and writes what they fire (on the writer's other
+		// connection): the database keeps writing raw rows while the windows work. A reading enters the windows
+		// only once its raw row is in (a row the database refuses must not be counted).
+		type result struct {
+			rej []cratedb.Rejected
+			err error
+		}
+		sub := l.cfg.Database.BatchSize
+		nsub := (len(raws) + sub - 1) / sub
+		results := make(chan result, nsub)
+		wctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for lo := 0; lo < len(raws); lo += sub {
+				var r result
+				r.err = l.retryDB(wctx, "write readings", func() (err error) {
+					r.rej, err = l.db.WriteRaw(wctx, raws[lo:min(lo+sub, len(raws))])
+					return err
+				})
+				results <- r
+				if r.err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			wg.Wait()
+		}()
+		next := 0 // items before next are in the windows
+		for lo := 0; lo < len(raws); lo += sub {
+			hi := min(lo+sub, len(raws))
+			r := <-results
+			if r.err != nil {
+				return r.err
+			}
+			for _, x := range r.rej {
+				items[rawItem[lo+x.Index]].bad = "refused by the database: " + x.Reason
+				l.met.deadLetters.WithLabelValues("refused").Inc()
+			}
+			var lat float64
+			t := l.now()
+			for i := lo; i < hi; i++ {
+				if items[rawItem[i]].bad == "" {
+					lat = max(lat, t.Sub(raws[i].Reading.EventTime()).Seconds())
+				}
+			}
+			l.met.eventToDB.Observe(lat)
+			if l.latencyHook != nil {
+				l.latencyHook(lat)
+			}
+			l.met.written.Add(float64(hi - lo - len(r.rej)))
+			last := rawItem[hi-1] + 1
+			if hi == len(raws) {
+				last = len(items)
+			}
+			add(next, last)
+			next = last
+			if err := l.fire(ctx, now); err != nil {
+				return err
+			}
+		}
+	} else {
+		add(0, len(items))
+		if err := l.fire(ctx, now); err != nil {
+			return err
+		}
+	}
+	// Dead letters (undecodable, refused) before the commit that moves past them.
 	var dls []cratedb.DeadLetter
 	for _, it := range items {
 		if it.bad != "" && it.bad != "-" {
@@ -228,25 +296,6 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 		} else if err := l.retryDB(ctx, "write dead letters", func() error { return l.db.WriteDeadLetters(ctx, dls) }); err != nil {
 			return err
 		}
-	}
-	for _, it := range items {
-		if it.bad == "-" {
-			continue
-		}
-		if it.bad == "" {
-			switch l.win.Add(it.r, window.Position{Partition: it.rec.Partition, Offset: it.rec.Offset}, now) {
-			case window.Duplicate:
-				l.met.duplicates.Inc()
-			case window.Late:
-				l.met.late.Inc()
-			}
-		}
-		if o := it.rec.Offset + 1; o > l.done[it.rec.Partition] {
-			l.done[it.rec.Partition] = o
-		}
-	}
-	if err := l.fire(ctx, now); err != nil {
-		return err
 	}
 	for p, o := range l.done {
 		if hw, ok := l.hw[p]; ok {
