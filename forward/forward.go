@@ -91,6 +91,8 @@ type Forwarder struct {
 	log       *slog.Logger
 	klog      *slog.Logger // for the Kafka client's own messages
 	headers   []kgo.RecordHeader
+	// headerBytes is the size of the headers' keys and values with their varint lengths, per record.
+	headerBytes int
 
 	// extraOpts are appended to the client options; tests use it to shorten metadata ageing and backoffs.
 	extraOpts []kgo.Opt
@@ -156,15 +158,33 @@ func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
 		cfg:       cfg,
 		gatewayID: gatewayID,
 		log:       log.With("component", "forward", "topic", cfg.Topic),
-		klog:      log.With("component", "kafka-client"),
+		// The client's own messages from Warn up: its Info level narrates every flush and metadata refresh; what
+		// matters for delivery the forwarder logs itself.
+		klog: slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "kafka-client"),
 		headers: []kgo.RecordHeader{
 			{Key: fieldgate.HeaderGateway, Value: []byte(gatewayID)},
 			{Key: fieldgate.HeaderFormat, Value: []byte(fmt.Sprint(fieldgate.FormatVersion))},
 		},
-		grace:    2 * time.Second,
-		idlePoll: time.Second,
+		headerBytes: len(fieldgate.HeaderGateway) + len(gatewayID) + len(fieldgate.HeaderFormat) + 1 + 4*5,
+		grace:       2 * time.Second,
+		idlePoll:    time.Second,
 	}, nil
 }
+
+// minLevel passes on only records at or above min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.Handler.WithGroup(g), h.min} }
 
 // Config returns the configuration with defaults applied.
 func (f *Forwarder) Config() Config { return f.cfg }
@@ -176,10 +196,6 @@ var codecs = map[string]kgo.CompressionCodec{
 	"zstd":   kgo.ZstdCompression(),
 	"gzip":   kgo.GzipCompression(),
 }
-
-// roundMaxBytes caps the bytes of one round (beyond its first record), so that memory stays bounded whatever
-// BatchSize and the readings' size are.
-const roundMaxBytes = 4 << 20
 
 func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 	c := f.cfg
@@ -198,10 +214,13 @@ func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 		kgo.ProduceRequestTimeout(min(10*time.Second, max(c.ProduceTimeout/2, time.Second))),
 		kgo.ProducerBatchCompression(codecs[c.Compression]),
 		kgo.ProducerBatchMaxBytes(int32(c.MaxMessageBytes)),
-		// A round never holds more than BatchSize records nor more than roundMaxBytes plus one record, so the
-		// client never blocks on these limits; they are the guard that keeps memory bounded if it ever would.
-		kgo.MaxBufferedRecords(c.BatchSize),
-		kgo.MaxBufferedBytes(roundMaxBytes + 2*c.MaxMessageBytes),
+		// One round, one batch per partition: see produce.
+		kgo.ManualFlushing(),
+		// A round holds at most BatchSize records and max_message_bytes of them, so the client never reaches these
+		// limits (with manual flushing it would refuse records, not block); they are the guard that keeps memory
+		// bounded if it ever did.
+		kgo.MaxBufferedRecords(2*c.BatchSize + 16),
+		kgo.MaxBufferedBytes(4 * c.MaxMessageBytes),
 	}
 	tlsCfg, err := c.TLS.Build()
 	if err != nil {
@@ -272,7 +291,7 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 		if isolating {
 			n = 1
 		}
-		entries, err = scan(l, entries[:0], n)
+		entries, err = f.scan(l, entries[:0], n)
 		if err != nil {
 			f.logFailure("read the buffer", err, false)
 			f.logErrors.Add(1)
@@ -347,14 +366,24 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 	return nil
 }
 
-// scan reads up to n entries, and at most about roundMaxBytes (always at least one entry).
-func scan(l Log, dst []entry, n int) ([]entry, error) {
-	size := 0
+// recordOverhead bounds what the client adds to a record's key, value and headers inside a batch (length,
+// attributes, timestamp and offset deltas, and the lengths of key, value and headers, as varints), and
+// batchOverhead the batch's own header.
+const (
+	recordOverhead = 48
+	batchOverhead  = 128
+)
+
+// scan reads up to n entries and at most what fits in one batch of max message bytes (always at least one entry,
+// which the client refuses if it alone is too large).
+func (f *Forwarder) scan(l Log, dst []entry, n int) ([]entry, error) {
+	room := f.cfg.MaxMessageBytes - batchOverhead
 	err := l.Scan(n, func(seq uint64, key, value []byte) error {
-		if len(dst) > 0 && size+len(key)+len(value) > roundMaxBytes {
+		size := len(key) + len(value) + f.headerBytes + recordOverhead
+		if len(dst) > 0 && size > room {
 			return errRoundFull
 		}
-		size += len(key) + len(value)
+		room -= size
 		dst = append(dst, entry{seq: seq, key: key, value: value})
 		return nil
 	})
@@ -364,30 +393,35 @@ func scan(l Log, dst []entry, n int) ([]entry, error) {
 	return dst, err
 }
 
-// round holds the records of one produce round and their outcomes. Its records are reused, so a round costs no
-// allocation per record once it has grown.
+// round holds the records of one produce round and their outcomes. Its records and promises are reused, so a
+// round costs no allocation per record once it has grown.
 type round struct {
-	recs  []kgo.Record
-	ptrs  []*kgo.Record
-	index map[*kgo.Record]int
-	errs  []error
-	done  chan struct{}
+	recs     []kgo.Record
+	errs     []error
+	promises []func(*kgo.Record, error)
+	pending  atomic.Int64
+	done     chan struct{}
 }
 
-func newRound() *round { return &round{index: make(map[*kgo.Record]int)} }
+func newRound() *round { return &round{} }
 
 func (r *round) reset(n int) {
 	if n > len(r.recs) {
+		// Grow anew rather than append: a closure must never see its slices reallocated under it.
 		r.recs = make([]kgo.Record, n)
 		r.errs = make([]error, n)
-		r.ptrs = make([]*kgo.Record, n)
-		clear(r.index)
-		for i := range r.recs {
-			r.ptrs[i] = &r.recs[i]
-			r.index[&r.recs[i]] = i
+		r.promises = make([]func(*kgo.Record, error), n)
+		for i := range r.promises {
+			r.promises[i] = func(_ *kgo.Record, err error) {
+				r.errs[i] = err
+				if r.pending.Add(-1) == 0 {
+					close(r.done)
+				}
+			}
 		}
 	}
 	clear(r.errs[:n])
+	r.pending.Store(int64(n))
 	r.done = make(chan struct{})
 }
 
@@ -405,14 +439,18 @@ func (r *round) wait(d time.Duration) bool {
 
 // produce hands the round to the client and waits for every answer, at most ProduceTimeout plus the grace
 // period. It returns false if the client still holds records then.
+//
+// The client flushes manually: every record of the round is buffered first, then one Flush sends them. Since a
+// round holds at most max_message_bytes of records, each partition gets exactly one batch per round, and Kafka
+// accepts or refuses a partition's part of the round as a whole. That is what keeps per-device order when Kafka
+// refuses a batch for good: no later batch of the same partition can have been written meanwhile. (With
+// automatic flushing, a linger expiring or a buffer limit mid-round splits a partition's records into several
+// batches, and a refused first batch with an accepted second one reorders a device.)
 func (f *Forwarder) produce(ctx context.Context, cl *kgo.Client, rd *round, entries []entry) bool {
 	rctx, cancel := context.WithTimeout(ctx, f.cfg.ProduceTimeout)
 	defer cancel()
 	n := len(entries)
 	rd.reset(n)
-	for i, e := range entries {
-		rd.recs[i] = kgo.Record{Key: e.key, Value: e.value, Headers: f.headers, Topic: f.cfg.Topic}
-	}
 	start := time.Now()
 	f.inFlight.Store(int64(n))
 	defer f.inFlight.Store(0)
@@ -420,15 +458,32 @@ func (f *Forwarder) produce(ctx context.Context, cl *kgo.Client, rd *round, entr
 		f.batches.Add(1)
 		f.produceNanos.Add(int64(time.Since(start)))
 	}()
-	// ProduceSync, rather than Produce per record, because it sends the round at once instead of lingering. It
-	// returns when every record is answered; it runs in its own goroutine so that a client that never answers
-	// cannot hold Run (see Run: the client is then closed, which answers everything).
+	for i, e := range entries {
+		rd.recs[i] = kgo.Record{Key: e.key, Value: e.value, Headers: f.headers, Topic: f.cfg.Topic}
+		cl.Produce(rctx, &rd.recs[i], rd.promises[i])
+	}
+	// Flush until the round is over (not only until rctx ends: the client must keep draining to fail the
+	// cancelled records). It runs aside so that a client that never answers cannot hold Run; Run then closes it.
+	// It must have returned before the next round is buffered: a late Flush would send half a round.
+	fctx, stopFlush := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
 	go func() {
-		for _, res := range cl.ProduceSync(rctx, rd.ptrs[:n]...) {
-			rd.errs[rd.index[res.Record]] = res.Err
-		}
-		close(rd.done)
+		defer close(flushed)
+		cl.Flush(fctx) //nolint:errcheck // the promises carry the outcome
 	}()
+	answered := f.await(ctx, rctx, rd)
+	stopFlush()
+	select {
+	case <-flushed:
+	case <-time.After(f.grace):
+		return false
+	}
+	return answered
+}
+
+// await waits until every record of the round is answered, or rctx ends and then at most the grace period; it
+// reports whether all were answered.
+func (f *Forwarder) await(ctx, rctx context.Context, rd *round) bool {
 	select {
 	case <-rd.done:
 		return true
