@@ -11,7 +11,7 @@ import (
 // TestBrowseSnippet: browse the test server's namespace and check that the snippet is valid YAML that decodes
 // into a Config that validates, lists the variables with their data types, and collects what it lists.
 func TestBrowseSnippet(t *testing.T) {
-	ts := startTestServer(t, serverOpts{bulk: 3})
+	ts := sharedTestServer(t)
 	var out strings.Builder
 	err := Browse(context.Background(), BrowseOptions{Endpoint: ts.endpoint, Node: "ns=" + ts.nsID() + ";i=85",
 		Depth: 2, Security: Security{Mode: ModeNone}, Log: testLogger(t)}, &out)
@@ -38,7 +38,7 @@ func TestBrowseSnippet(t *testing.T) {
 }
 
 func TestBrowseUntrustedServerShowsFingerprint(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	err := Browse(context.Background(), BrowseOptions{Endpoint: ts.endpoint, Security: Security{StateDir: t.TempDir(),
 		ServerFingerprints: []string{strings.Repeat("00", 32)}}, Log: testLogger(t)}, &strings.Builder{})
 	if err == nil || !strings.Contains(err.Error(), ts.fingerprint()) {

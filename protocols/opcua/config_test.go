@@ -177,7 +177,7 @@ func TestSequenceGaps(t *testing.T) {
 // TestSlowBufferNeverStallsPublishing: Emit takes a second per call; the publish loop keeps acknowledging and
 // the bounded queue drops (and counts) the oldest readings instead of stalling.
 func TestSlowBufferNeverStallsPublishing(t *testing.T) {
-	ts := startTestServer(t, serverOpts{bulk: 200})
+	ts := sharedTestServer(t)
 	ts.ticker(t, 50*time.Millisecond, true)
 	var nodes []Node
 	for i := range 200 {

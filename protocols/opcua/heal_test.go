@@ -87,7 +87,7 @@ func TestServerRestartResumes(t *testing.T) {
 // TestSplitToServerLimits: the gopcua server reports MaxNodesPerRead = 32; 100 polled nodes are read in 4 calls;
 // the configured monitored-items limit splits CreateMonitoredItems.
 func TestSplitToServerLimits(t *testing.T) {
-	ts := startTestServer(t, serverOpts{bulk: 100})
+	ts := sharedTestServer(t)
 	var nodes []Node
 	for i := range 100 {
 		nodes = append(nodes, Node{ID: "ns=" + ts.nsID() + ";s=Bulk." + strconv.Itoa(i), Metric: "b" + strconv.Itoa(i)})
@@ -169,7 +169,7 @@ func TestTenThousandItems(t *testing.T) {
 // time, checks that the server still answers, rebuilds the subscription in place (no reconnect), counts it, and
 // data flows again.
 func TestWatchdogRebuildsSilentSubscription(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	ts.ticker(t, 50*time.Millisecond, false)
 	cfg := baseConfig(t, ts, Group{Name: "subs", PublishingInterval: 100 * time.Millisecond, KeepAliveCount: 2,
 		Nodes: []Node{{ID: "ns=" + ts.nsID() + ";s=Counter", Metric: "counter"}}})

@@ -99,9 +99,50 @@ func npmOwn(t *testing.T, args ...string) *npmServer {
 	return s
 }
 
+// startNPM starts a server with its PKI in pki. node-opcua's first start spends many seconds making its server
+// certificate, so the "own" certificate is kept in a template beside the system's temp dir and copied into every
+// new PKI (trust lists are not copied: each server starts with its own).
 func startNPM(port int, pki string, args ...string) (*npmServer, error) {
+	tmpl := filepath.Join(os.TempDir(), "fieldgate-opcua-npm-pki-template")
+	haveTmpl := fileExists(filepath.Join(tmpl, "server", "own", "private", "private_key.pem"))
+	if haveTmpl {
+		for _, sub := range []string{"server/own", "user/own"} {
+			copyDir(filepath.Join(tmpl, sub), filepath.Join(pki, sub))
+		}
+	}
 	s := &npmServer{port: port, pki: pki, args: args}
-	return s, s.start()
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	if !haveTmpl {
+		for _, sub := range []string{"server/own", "user/own"} {
+			copyDir(filepath.Join(pki, sub), filepath.Join(tmpl, sub))
+		}
+	}
+	return s, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// copyDir copies a directory tree of regular files, best effort (a failure only costs start-up time).
+func copyDir(from, to string) {
+	filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil || strings.HasSuffix(p, ".mutex") {
+			return nil
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o700)
+		}
+		if b, err := os.ReadFile(p); err == nil {
+			os.WriteFile(dst, b, 0o600)
+		}
+		return nil
+	})
 }
 
 // start runs the script and waits (bounded: node-opcua's first start makes its certificate) for its ready line.
@@ -168,6 +209,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if sharedNPM != nil {
 		sharedNPM.kill()
+	}
+	if sharedServer != nil {
+		sharedServer.stop()
 	}
 	os.Exit(code)
 }
@@ -376,7 +420,7 @@ func TestNPMRestartResumes(t *testing.T) {
 	cfg := npmConfig(t, s, Group{Name: "g", PublishingInterval: 100 * time.Millisecond,
 		Nodes: []Node{{ID: npmNS + "Counter", Metric: "counter"}}})
 	src, col := runAndWait(t, cfg, "counter readings", func(rs []fieldgate.Reading) bool { return len(rs) >= 5 })
-	for round := range 2 {
+	for round := range 1 {
 		s.kill()
 		waitFor(t, 5*time.Second, "the source to notice", func() bool { return !src.Stats().Connected })
 		down := time.Now()
@@ -393,7 +437,7 @@ func TestNPMRestartResumes(t *testing.T) {
 		waitFor(t, 3*time.Second, "data after the restart", func() bool { return counterAfter(col.snapshot(), back) >= 3 })
 		t.Logf("round %d: data resumed %v after the server was back", round, time.Since(back).Round(10*time.Millisecond))
 	}
-	if st := src.Stats(); st.Reconnects < 2 || st.Security != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
+	if st := src.Stats(); st.Reconnects < 1 || st.Security != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,6 +144,25 @@ func startTestServer(t *testing.T, o serverOpts) *testServer {
 	return ts
 }
 
+var (
+	sharedServerOnce sync.Once
+	sharedServer     *testServer
+)
+
+// sharedTestServer is one server (200 bulk nodes) for the tests that do not stop or restart it: each start of
+// gopcua's server parses the whole standard nodeset, seconds under -race.
+func sharedTestServer(t *testing.T) *testServer {
+	sharedServerOnce.Do(func() {
+		cert, key := testServerIdentity(t)
+		port := freePort(t)
+		sharedServer = &testServer{t: t, port: port, cert: cert, key: key, bulk: 200,
+			endpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(port)}
+		sharedServer.start(serverOpts{port: port, bulk: 200})
+	})
+	sharedServer.t = t
+	return sharedServer
+}
+
 func (ts *testServer) start(o serverOpts) {
 	opts := []server.Option{
 		server.EndPoint("127.0.0.1", ts.port),
@@ -192,7 +212,15 @@ func (ts *testServer) start(o serverOpts) {
 				Value: ua.MustVariant(float64(ts.counter*100000 + int64(i))), SourceTimestamp: time.Now()}
 		})
 	}
-	if err := srv.Start(context.Background()); err != nil {
+	// The previous server on this port may still be releasing it (gopcua's Close does not wait).
+	var err error
+	for try := 0; try < 40; try++ {
+		if err = srv.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
 		ts.t.Fatalf("start server: %v", err)
 	}
 	ts.mu.Lock()

@@ -91,7 +91,7 @@ func fmtInt(i int) string {
 }
 
 func TestBuiltinTypesSubscribeAndPoll(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	for _, mode := range []string{GroupSubscribe, GroupPoll} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := baseConfig(t, ts, Group{Name: "all", Mode: mode, PublishingInterval: 100 * time.Millisecond,
@@ -126,7 +126,7 @@ func countElems() int {
 // TestEndpointSelection: the strongest secure policy the server offers, SignAndEncrypt unless told otherwise, and
 // the deprecated ones only when named.
 func TestEndpointSelection(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	eps, err := opcua.GetEndpoints(context.Background(), ts.endpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestNoneRefusedUnlessExplicit(t *testing.T) {
 }
 
 func TestUntrustedServerCertificate(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	cfg := baseConfig(t, ts, Group{Name: "g", Nodes: []Node{{ID: "ns=2;s=Double"}}})
 	cfg.Security = Security{ServerFingerprints: []string{strings.Repeat("ab", 32)}, StateDir: t.TempDir()}
 	src, err := New(cfg, testLogger(t))
@@ -207,7 +207,7 @@ func TestUntrustedServerCertificate(t *testing.T) {
 }
 
 func TestQualityAndTimestamps(t *testing.T) {
-	ts := startTestServer(t, serverOpts{})
+	ts := sharedTestServer(t)
 	ns := "ns=" + ts.nsID() + ";s="
 	for _, mode := range []string{GroupSubscribe, GroupPoll} {
 		t.Run(mode, func(t *testing.T) {
