@@ -503,3 +503,5 @@ func (q *queue) stats() (queued int, dropped uint64) {
 	defer q.mu.Unlock()
 	return len(q.buf), q.dropped
 }
+
+var _ fieldgate.Source = (*Source)(nil)
