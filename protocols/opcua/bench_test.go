@@ -219,3 +219,53 @@ func BenchmarkSetupNPM(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNotificationsNPM: 10,000 monitored items in one subscription at 1s publishing interval against
+// node-opcua (a separate process: the CPU figure is the gateway side only), every value changing every second,
+// SignAndEncrypt with Aes256_Sha256_RsaPss. Each iteration waits for 10,000 notifications. Needs
+// FIELDGATE_TEST_NPM_DIR.
+func BenchmarkNotificationsNPM(b *testing.B) {
+	if os.Getenv("FIELDGATE_TEST_NPM_DIR") == "" {
+		b.Skip("FIELDGATE_TEST_NPM_DIR unset")
+	}
+	dir := b.TempDir()
+	s, err := startNPM(freePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems), "-bulk-change-ms", "1000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.kill()
+	var nodes []Node
+	for i := range benchItems {
+		nodes = append(nodes, Node{ID: npmNS + "Bulk." + strconv.Itoa(i), Metric: "b" + strconv.Itoa(i)})
+	}
+	for _, mode := range []string{ModeSignAndEncrypt, ModeNone} {
+		b.Run(mode, func(b *testing.B) {
+			cfg := Config{Name: "bench", Endpoint: s.endpoint, Security: Security{Mode: mode, StateDir: dir, ServerFingerprints: []string{s.fingerprint}},
+				Groups: []Group{{Name: "bulk", PublishingInterval: time.Second, Nodes: nodes}}}
+			var got atomic.Int64
+			src, err := New(cfg, testLogger(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
+			}()
+			defer func() { cancel(); <-done }()
+			waitCount(b, &got, benchItems)
+			base := got.Load()
+			cpu0, t0 := cpuTime(), time.Now()
+			b.ResetTimer()
+			waitCount(b, &got, base+int64(b.N)*benchItems)
+			b.StopTimer()
+			n := float64(got.Load() - base)
+			b.ReportMetric(n/time.Since(t0).Seconds(), "notif/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-µs/notif")
+			if st := src.Stats(); st.Dropped != 0 || st.SequenceGaps != 0 {
+				b.Errorf("dropped %d gaps %d", st.Dropped, st.SequenceGaps)
+			}
+		})
+	}
+}

@@ -2,7 +2,7 @@
 // A node-opcua server for fieldgate's OPC UA integration tests (protocols/opcua/npm_test.go).
 //
 //   node opcua-server.js [-port 4840] [-pki DIR] [-auto-accept] [-max-nodes-per-read N]
-//                        [-max-monitored-items-per-call N] [-bulk N]
+//                        [-max-monitored-items-per-call N] [-bulk N] [-bulk-change-ms N]
 //
 // Address space, namespace "urn:fieldgate:npm" (ns index printed at start; use nsu= in configs):
 //   s=<Type>            one variable per built-in scalar type with a fixed, known value (see VALUES below)
@@ -11,7 +11,8 @@
 //   s=Bad               Double 0 with status BadSensorFailure
 //   s=Uncertain         Double 1.5 with status UncertainLastUsableValue, source time 2024-03-01T12:30:45.1234567Z
 //   s=Stale             Double 42, Good, source time 2024-03-01T12:30:45.1234567Z (a stale timestamp)
-//   s=Bulk.<i>          Double i, i < -bulk (default 2000), for operation-limit tests
+//   s=Bulk.<i>          Double i, i < -bulk (default 2000), for operation-limit tests; with -bulk-change-ms N
+//                       every Bulk value changes every N ms (i + k*100000 at the k-th change), for benchmarks
 // Security: None, and Sign/SignAndEncrypt with Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss
 // (Basic256 and Basic128Rsa15 too, for tests of explicit opt-in).
 // Users: anonymous; user "operator" password "s3cret"; X509 user certificates trusted through the PKI.
@@ -38,6 +39,7 @@ const autoAccept = !!arg("auto-accept", false);
 const maxNodesPerRead = parseInt(arg("max-nodes-per-read", "0"), 10);
 const maxItemsPerCall = parseInt(arg("max-monitored-items-per-call", "0"), 10);
 const bulk = parseInt(arg("bulk", "2000"), 10);
+const bulkChangeMs = parseInt(arg("bulk-change-ms", "0"), 10);
 
 const fixedTime = new Date(Date.UTC(2024, 2, 1, 12, 30, 45, 123));
 const fixedTimePico = 456700 * 1000; // 0.4567 ms in picoseconds beyond the millisecond
@@ -141,8 +143,17 @@ async function main() {
   unc.setValueFromSource(new opcua.Variant({ dataType: DT.Double, value: 1.5 }), opcua.StatusCodes.UncertainLastUsableValue, fixedTime);
   const stale = add("Stale", DT.Double, new opcua.Variant({ dataType: DT.Double, value: 42 }));
   stale.setValueFromSource(new opcua.Variant({ dataType: DT.Double, value: 42 }), opcua.StatusCodes.Good, fixedTime);
+  const bulkVars = [];
   for (let i = 0; i < bulk; i++) {
-    add("Bulk." + i, DT.Double, new opcua.Variant({ dataType: DT.Double, value: i }));
+    bulkVars.push(add("Bulk." + i, DT.Double, new opcua.Variant({ dataType: DT.Double, value: i })));
+  }
+  if (bulkChangeMs > 0) {
+    let k = 0;
+    setInterval(() => {
+      k++;
+      const now = new Date();
+      bulkVars.forEach((v, i) => v.setValueFromSource(new opcua.Variant({ dataType: DT.Double, value: i + k * 100000 }), opcua.StatusCodes.Good, now));
+    }, bulkChangeMs);
   }
   await server.start();
   const der = server.getCertificate();
