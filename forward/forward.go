@@ -6,9 +6,12 @@
 // at-least-once: a round that times out, a broker that fails over, a gateway that dies between the Kafka ack and
 // the log delete all send some readings twice. The central service deduplicates on (device, metric, event time).
 //
-// Per-device order holds: records with the same key go to the same partition, a round is produced in log order,
-// and the next round starts only after every record of the previous one was answered, from the oldest record
-// not yet acknowledged.
+// Per-device order holds: records with the same key go to the same partition; a round is produced in log order
+// and sent by one flush, and holds at most max_message_bytes, so each partition gets one batch per round, which
+// Kafka takes or refuses whole; the next round starts only after every record of the previous one was answered,
+// from the oldest record not acknowledged. A round that runs out of time is failed by cancelling it
+// (AllowIdempotentProduceCancellation): the producer epoch is bumped before the next round, so a late write of the
+// old round cannot land after the new one; it may land before it, which is a duplicate.
 //
 // A record Kafka refuses for good (MESSAGE_TOO_LARGE, INVALID_RECORD, CORRUPT_MESSAGE) becomes a dead letter in
 // the log, and is then deleted; since Kafka answers per batch, an ambiguous refusal is first narrowed down by
@@ -313,7 +316,9 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 
 		if !f.produce(ctx, cl, rd, entries) {
 			// The client did not answer within the grace period: close it, which fails what it holds, and start
-			// a fresh one (a new producer id: what it resends may duplicate, never reorder, what the old one wrote).
+			// a fresh one. This is the last resort against a client that never answers (never seen in tests but
+			// the one that forces it): the new producer id is not fenced against the old one, so a request of the
+			// old client still on its way could land after the resent records (a duplicate out of order).
 			cl.Close()
 			cl = nil
 			if ctx.Err() == nil {
@@ -329,6 +334,13 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 					f.settle(context.WithoutCancel(ctx), l, entries, rd.errs[:len(entries)], false)
 				}
 				return nil
+			}
+			if answered {
+				for i, err := range rd.errs[:len(entries)] {
+					if errors.Is(err, kgo.ErrClientClosed) {
+						rd.errs[i] = fmt.Errorf("no answer from kafka within produce_timeout %s, client restarted: %w", f.cfg.ProduceTimeout, err)
+					}
+				}
 			}
 			if cl, err = kgo.NewClient(opts...); err != nil {
 				return fmt.Errorf("kafka client for %v: %w", f.cfg.Brokers, err)
