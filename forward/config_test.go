@@ -1,9 +1,11 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/fieldgate/fieldgate"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
 )
 
 func TestValidate(t *testing.T) {
@@ -125,5 +128,32 @@ func TestClassify(t *testing.T) {
 		if got := classify(tc.err); got != tc.want {
 			t.Errorf("classify(%v) = %d, want %d", tc.err, got, tc.want)
 		}
+	}
+}
+
+// The documented example decodes with unknown keys refused and validates.
+func TestExampleYAML(t *testing.T) {
+	b, err := os.ReadFile("testdata/kafka.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Brokers: []string{"kafka-1.plant.example:9093", "kafka-2.plant.example:9093"}, Topic: "fieldgate.readings",
+		ClientID: "fieldgate-gateway-press-hall-1", Compression: "snappy", BatchSize: 2000, MaxMessageBytes: 1000012,
+		ProduceTimeout: 30 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second,
+		TLS:  fieldgate.TLSConfig{Enabled: true, CAFile: "/etc/fieldgate/kafka-ca.pem"},
+		SASL: SASL{Mechanism: "SCRAM-SHA-512", Username: "gateway-press-hall-1", Password: "${file:/etc/fieldgate/kafka-password}"},
+	}
+	if fmt.Sprintf("%#v", c) != fmt.Sprintf("%#v", want) || c.SASL.Password != want.SASL.Password {
+		t.Errorf("decoded\n%#v\nwant\n%#v", c, want)
 	}
 }
