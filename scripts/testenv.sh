@@ -73,7 +73,7 @@ fi
 if [ -f scripts/npm/opcua-server.js ]; then
 	opcua_port=$(free_port)
 	mkdir -p "$work/opcua-pki"
-	node scripts/npm/opcua-server.js --port "$opcua_port" --pki "$work/opcua-pki" >"$work/opcua-npm.log" 2>&1 &
+	node scripts/npm/opcua-server.js -port "$opcua_port" -pki "$work/opcua-pki" -auto-accept >"$work/opcua-npm.log" 2>&1 &
 	pids+=($!)
 	export FIELDGATE_TEST_OPCUA_NPM="opc.tcp://127.0.0.1:$opcua_port"
 fi
