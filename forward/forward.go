@@ -346,8 +346,8 @@ func (f *Forwarder) Run(ctx context.Context, l Log) error {
 				return fmt.Errorf("kafka client for %v: %w", f.cfg.Brokers, err)
 			}
 			if !answered {
-				f.retriable.Add(1)
 				f.logFailure("produce to kafka", errors.New("the client did not answer within produce_timeout; restarted it"), false)
+				f.retriable.Add(1)
 				if !sleep(ctx, bo.next()) {
 					return nil
 				}
@@ -558,8 +558,8 @@ scan:
 			Payload: e.value,
 		}
 		if rerr := l.Reject(ctx, d); rerr != nil {
-			f.logErrors.Add(1)
 			f.logFailure("store a dead letter", rerr, false)
+			f.logErrors.Add(1)
 			res.failed = true
 			break
 		}
@@ -568,8 +568,8 @@ scan:
 	}
 	if nOK+nBad > 0 {
 		if err := l.Ack(last); err != nil {
-			f.logErrors.Add(1)
 			f.logFailure("delete forwarded readings from the buffer", err, false)
+			f.logErrors.Add(1)
 			return settled{failed: true}
 		}
 		res.acked = true
@@ -594,13 +594,14 @@ scan:
 				stopClass = classFatal
 			}
 		}
+		// The error first, then the count: a reader that sees the count sees the error.
+		f.connected.Store(false)
+		f.logFailure("produce to kafka", stopErr, stopClass == classFatal)
 		if stopClass == classFatal {
 			f.fatal.Add(1)
 		} else {
 			f.retriable.Add(1)
 		}
-		f.logFailure("produce to kafka", stopErr, stopClass == classFatal)
-		f.connected.Store(false)
 	}
 	return res
 }
