@@ -64,7 +64,7 @@ func TestServerRestartResumes(t *testing.T) {
 		ts.start(serverOpts{port: ts.port})
 		back := time.Now()
 		// reconnect interval 300ms + a few 100ms publishing intervals
-		waitFor(t, 2*time.Second, "data after the restart", func() bool {
+		waitFor(t, 3*time.Second, "data after the restart", func() bool {
 			return counterAfter(col.snapshot(), back) >= 3
 		})
 		t.Logf("round %d: data resumed %v after the server was back", round, time.Since(back).Round(10*time.Millisecond))

@@ -434,7 +434,7 @@ func TestNPMRestartResumes(t *testing.T) {
 			}
 		}
 		// reconnect interval 300ms + a few 100ms publishing intervals (+ the secure handshake)
-		waitFor(t, 3*time.Second, "data after the restart", func() bool { return counterAfter(col.snapshot(), back) >= 3 })
+		waitFor(t, 4*time.Second, "data after the restart", func() bool { return counterAfter(col.snapshot(), back) >= 3 })
 		t.Logf("round %d: data resumed %v after the server was back", round, time.Since(back).Round(10*time.Millisecond))
 	}
 	if st := src.Stats(); st.Reconnects < 1 || st.Security != "Aes256_Sha256_RsaPss/SignAndEncrypt" {
