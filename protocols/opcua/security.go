@@ -121,6 +121,7 @@ func loadClientIdentity(sec Security, name string, log *slog.Logger) (clientIden
 		if err != nil {
 			return clientIdentity{}, fmt.Errorf("generated client key: %w", err)
 		}
+		log.Info("opcua: client certificate", "file", certPath, "sha256", Fingerprint(cert))
 		return clientIdentity{cert: cert, key: key, uri: certURI(cert, sec.ApplicationURI)}, nil
 	}
 	cert, key, err := generateCert(sec.ApplicationURI, "fieldgate "+name, 2048)
