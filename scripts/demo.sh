@@ -28,7 +28,8 @@ trap cleanup EXIT INT TERM
 echo "demo: starting the simulated plant (MQTT sensors, Modbus PLC, OPC UA server) and Kafka; logs in $dir/"
 bin/devsim run -state "$dir/devsim" >"$dir/devsim.log" 2>&1 &
 pids+=($!)
-wait_port 19092 30 "devsim Kafka" && wait_port 18831 30 "devsim MQTT broker"
+wait_port 19092 30 "devsim Kafka" && wait_port 18831 30 "devsim MQTT broker" &&
+	wait_port 15020 30 "devsim Modbus PLC" && wait_port 14840 60 "devsim OPC UA server"
 
 central_cfg=configs/central-demo.yaml
 if [ -n "${CENTRAL_DB_URL:-}" ]; then

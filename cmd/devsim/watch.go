@@ -58,11 +58,11 @@ func runWatch(ctx context.Context, args []string) error {
 			}
 			return (m[name] - prev[name]) / now.Sub(prevAt).Seconds()
 		}
-		fmt.Printf("%s  in %6.0f/s  forwarded %6.0f/s  buffer %5.0f (oldest %4.1fs)  dropped %.0f  dead letters %.0f  kafka %8.0f  central raw %6.0f/s aggregates %.0f late %.0f\n",
+		fmt.Printf("%s  in %6.0f/s  forwarded %6.0f/s  buffer %5.0f (oldest %4.1fs)  dropped %.0f  dead letters %.0f  kafka %8.0f  central consumed %6.0f/s windows %.0f late %.0f\n",
 			now.Format("15:04:05"),
 			rate(mGatewayIn), rate(mGatewayForwarded), m[mBufferEntries], m[mBufferOldestAge],
 			m[mBufferDropped], m[mGatewayDeadLetters], m["kafka_records"],
-			rate(mCentralRaw), m[mCentralWindows], m[mCentralLate])
+			rate(mCentralConsumed), m[mCentralWindows], m[mCentralLate])
 		prev, prevAt = m, now
 	}
 }
@@ -75,8 +75,8 @@ const (
 	mBufferOldestAge    = "fieldgate_buffer_oldest_age_seconds"
 	mBufferDropped      = "fieldgate_buffer_dropped_total"
 	mGatewayDeadLetters = "fieldgate_buffer_dead_letters"
-	mCentralRaw         = "fieldgate_central_readings_written_total"
-	mCentralWindows     = "fieldgate_central_aggregates_written_total"
+	mCentralConsumed    = "fieldgate_central_records_consumed_total"
+	mCentralWindows     = "fieldgate_central_windows_fired_total"
 	mCentralLate        = "fieldgate_central_readings_late_total"
 )
 

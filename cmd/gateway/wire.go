@@ -73,6 +73,8 @@ func inputMetrics(e emitter, in *input, l []string) {
 	case opcua.Stats:
 		e.counter("opcua_connects_total", "Sessions established.", s.Connects, l...)
 		e.counter("opcua_connect_failures_total", "Failed connection attempts.", s.ConnectFailures, l...)
+		e.counter("opcua_reconnects_total", "Sessions established after the first (each one rebuilds every subscription).", s.Reconnects, l...)
+		e.counter("opcua_keep_alives_total", "Keep-alive publish responses (the server is alive, no data changed).", s.KeepAlives, l...)
 		e.counter("opcua_watchdog_rebuilds_total", "Subscriptions rebuilt because neither data nor a keep-alive came in time.", s.WatchdogRebuilds, l...)
 		e.counter("opcua_notifications_total", "Monitored-item values received.", s.Notifications, l...)
 		e.counter("opcua_sequence_gaps_total", "Notification messages the server sent but the gateway never received.", s.SequenceGaps, l...)
@@ -86,6 +88,10 @@ func inputMetrics(e emitter, in *input, l []string) {
 			e.counter("opcua_group_readings_total", "Readings per node group.", gs.Readings, gl...)
 			e.gauge("opcua_group_items", "Nodes monitored or read on the current session.", float64(gs.Items), gl...)
 			e.gauge("opcua_group_failed_items", "Nodes the server refused on the current session.", float64(gs.FailedItems), gl...)
+			if !gs.LastData.IsZero() {
+				e.gauge("opcua_group_last_data_timestamp_seconds", "Unix time of the group's last reading: a gap while disconnected shows here.",
+					float64(gs.LastData.UnixNano())/1e9, gl...)
+			}
 		}
 	}
 }
