@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,11 +16,13 @@ import (
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/yamlconf"
 	"github.com/fieldgate/fieldgate/window"
 )
 
-// Config is the central service's configuration file. Every scalar value may use ${ENV_VAR} and ${file:PATH};
-// every key must be known.
+// Config is the central service's configuration file. Every scalar value may use ${ENV_VAR} and ${file:PATH}
+// (see yamlconf.Decode); every key must be known.
 type Config struct {
 	Kafka KafkaConfig `yaml:"kafka"`
 	// Database is where readings, aggregates and dead letters go. Without database.url the service runs in demo
@@ -29,7 +30,8 @@ type Config struct {
 	Database cratedb.Config `yaml:"database"`
 	Windows  window.Config  `yaml:"windows"`
 	HTTP     HTTPConfig     `yaml:"http"`
-	Log      LogConfig      `yaml:"log"`
+	// Log sets the log output (standard error).
+	Log logging.Config `yaml:"log"`
 }
 
 // KafkaConfig is the consumer side of the gateway's kafka section.
@@ -71,12 +73,6 @@ type HTTPConfig struct {
 	// Listen is host:port; default 127.0.0.1:9101 (loopback only). Empty after defaults is impossible; write
 	// "off" to serve nothing.
 	Listen string `yaml:"listen"`
-}
-
-// LogConfig sets the log output (standard error).
-type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info (default), warn or error
-	Format string `yaml:"format"` // text (default) or json
 }
 
 const (
@@ -128,12 +124,7 @@ func (c *Config) applyDefaults() {
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = defaultListen
 	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "text"
-	}
+	c.Log.ApplyDefaults()
 }
 
 // Validate checks every field and returns every problem as FieldErrors (joined).
@@ -149,16 +140,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fieldgate.FieldErrorf("http.listen", "%q: bad port", c.HTTP.Listen))
 		}
 	}
-	switch strings.ToLower(c.Log.Level) {
-	case "debug", "info", "warn", "warning", "error":
-	default:
-		errs = append(errs, fieldgate.FieldErrorf("log.level", "%q: want debug, info, warn or error", c.Log.Level))
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		errs = append(errs, fieldgate.FieldErrorf("log.format", "%q: want text or json", c.Log.Format))
-	}
+	errs = append(errs, fieldgate.WithField("log", c.Log.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -270,4 +252,23 @@ func (s SASLConfig) mechanism() sasl.Mechanism {
 		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
 	}
 	return nil
+}
+
+// loadConfig reads, substitutes, decodes and validates the file at path, with defaults applied. Any problem comes
+// back as a *yamlconf.Error naming the file, line and field.
+func loadConfig(path string) (*Config, *yamlconf.Index, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg Config
+	idx, err := yamlconf.Decode(path, raw, &cfg, "kafka: …, database: …")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, idx.Locate(path, err)
+	}
+	return &cfg, idx, nil
 }

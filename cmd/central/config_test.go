@@ -21,6 +21,7 @@ import (
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/internal/logging"
 	"github.com/fieldgate/fieldgate/window"
 )
 
@@ -40,7 +41,7 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	// A config printed or logged never shows the secrets.
 	var out bytes.Buffer
-	newLogger(LogConfig{Format: "json"}, &out).Info("config", "cfg", cfg)
+	logging.New(logging.Config{Format: "json"}, &out).Info("config", "cfg", cfg)
 	if s := out.String(); strings.Contains(s, "s3cret") {
 		t.Errorf("logged config shows a secret: %s", s)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/internal/logging"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -98,7 +99,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 				strings.Join(cfg.Kafka.Brokers, ","), cfg.Kafka.Topic, cfg.Kafka.Group, mode, cfg.Windows.Sizes)
 			return exitOK
 		}
-		log := newLogger(cfg.Log, stderr)
+		log := logging.New(cfg.Log, stderr)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if err := run(ctx, cfg, log, stdout); err != nil {
@@ -193,23 +194,6 @@ func versionString() string {
 		c = "unknown"
 	}
 	return fmt.Sprintf("central %s commit %s %s %s/%s", v, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(c.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // testHook, when set by a test, sees the loader of every run.

@@ -18,8 +18,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fieldgate/fieldgate"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .err files of testdata/bad")
@@ -67,6 +65,9 @@ func TestBadConfigs(t *testing.T) {
 }
 
 var refPattern = regexp.MustCompile("\\$\\{(file:)?([^}\\s`]+)\\}")
+
+// envName is what ${NAME} accepts as NAME (see yamlconf.Decode).
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Every example in configs/ (but the central service's) loads, validates and builds, so that the examples
 // cannot drift from the code. Each is copied beside stand-ins for the secrets it references.
@@ -133,93 +134,6 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	if n < 2 {
 		t.Fatalf("found %d gateway examples in configs/, want gateway.yaml and demo.yaml at least", n)
-	}
-}
-
-// Secrets are substituted per value after parsing: YAML's special characters in a secret stay in the string,
-// an integer can come from the environment, a password reading "null" is not emptied, and $${ is a literal.
-func TestSubstitution(t *testing.T) {
-	dir := t.TempDir()
-	nasty := "p: #a'\"\n  - x: [y]"
-	if err := os.WriteFile(filepath.Join(dir, "mqtt.pass"), []byte(nasty+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("FG_TEST_KAFKA_PASS", "null")
-	t.Setenv("FG_TEST_BATCH", "500")
-	t.Setenv("FG_TEST_USER", "gw-7")
-	cfgText := `gateway_id: gw1
-kafka:
-  brokers: [127.0.0.1:9092]
-  batch_size: ${FG_TEST_BATCH}
-  tls: {enabled: true}
-  sasl:
-    mechanism: SCRAM-SHA-256
-    username: "${FG_TEST_USER}"
-    password: ${FG_TEST_KAFKA_PASS}
-mqtt:
-  - name: sensors
-    broker: tcp://127.0.0.1:1883
-    username: u-${FG_TEST_USER}-$${NOT_SUBSTITUTED}
-    password: ${file:mqtt.pass}
-    subscriptions:
-      - topic: a/{device}
-`
-	path := filepath.Join(dir, "gw.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, _, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := cfg.MQTT[0].Password.Reveal(); got != nasty {
-		t.Errorf("file secret = %q, want %q", got, nasty)
-	}
-	if got := cfg.Kafka.SASL.Password.Reveal(); got != "null" {
-		t.Errorf(`password "null" became %q`, got)
-	}
-	if cfg.Kafka.BatchSize != 500 {
-		t.Errorf("batch_size from env = %d", cfg.Kafka.BatchSize)
-	}
-	if got, want := cfg.MQTT[0].Username, "u-gw-7-${NOT_SUBSTITUTED}"; got != want {
-		t.Errorf("username = %q, want %q", got, want)
-	}
-	if cfg.Kafka.SASL.Username != "gw-7" {
-		t.Errorf("quoted substitution = %q", cfg.Kafka.SASL.Username)
-	}
-}
-
-// A Problem points at the line of the field, or of its nearest ancestor when the field is absent.
-func TestLineIndexLocate(t *testing.T) {
-	raw := []byte(`gateway_id: gw1
-kafka:
-  brokers: [a:1]
-mqtt:
-  - name: x
-    subscriptions:
-      - topic: t
-      - topic: u
-        qos: 5
-`)
-	_, idx, err := parseConfig("f.yaml", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string]int{
-		"mqtt[0].subscriptions[1].qos":    9,
-		"mqtt[0].subscriptions[1].device": 8,
-		"mqtt[0].broker":                  5,
-		"kafka.brokers[0]":                3,
-		"kafka.tls.ca_file":               2,
-		"log.level":                       0,
-	} {
-		if got := idx.line(path); got != want {
-			t.Errorf("line(%s) = %d, want %d", path, got, want)
-		}
-	}
-	ce := idx.locate("f.yaml", fieldgate.WithField("mqtt[0]", fieldgate.FieldErrorf("subscriptions[1].qos", "bad")))
-	if got, want := ce.Error(), "f.yaml:9: mqtt[0].subscriptions[1].qos: bad"; got != want {
-		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -334,7 +248,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		if err == nil {
 			cfg.applyDefaults()
-			_ = idx.locate("fuzz.yaml", cfg.Validate())
+			_ = idx.Locate("fuzz.yaml", cfg.Validate())
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/yamlconf"
 	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
@@ -91,7 +92,7 @@ func opcuaCmd(args []string, stdout, stderr io.Writer) int {
 		if method == opcua.AuthUsername {
 			pw := os.Getenv("FIELDGATE_OPCUA_PASSWORD")
 			if passFile != "" {
-				b, err := readSecretFile(passFile)
+				b, err := yamlconf.ReadSecretFile(passFile)
 				if err != nil {
 					fmt.Fprintf(stderr, "gateway opcua browse: -password-file %s: %v\n", passFile, err)
 					return exitUsage

@@ -22,6 +22,7 @@ import (
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
+	"github.com/fieldgate/fieldgate/internal/logging"
 	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
 	"github.com/fieldgate/fieldgate/protocols/opcua"
@@ -189,10 +190,10 @@ func runCmd(path string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gateway: invalid configuration:\n%v\n", err)
 		return exitUsage
 	}
-	log := newLogger(cfg.Log, stderr)
+	log := logging.New(cfg.Log, stderr)
 	g, err := newGateway(cfg, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "gateway: invalid configuration:\n%v\n", idx.locate(path, err))
+		fmt.Fprintf(stderr, "gateway: invalid configuration:\n%v\n", idx.Locate(path, err))
 		return exitUsage
 	}
 	for _, w := range g.warnings() {
@@ -334,28 +335,11 @@ func validateCmd(path string, verbose bool, stdout, stderr io.Writer) int {
 	}
 	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", idx.locate(path, err))
+		fmt.Fprintf(stderr, "%v\n", idx.Locate(path, err))
 		return exitUsage
 	}
 	g.describe(stdout, verbose)
 	return exitOK
-}
-
-func newLogger(c LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(c.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // ---- devices ----------------------------------------------------------------------------------------------------
