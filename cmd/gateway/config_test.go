@@ -277,7 +277,7 @@ func TestCommissioningCLI(t *testing.T) {
 		{[]string{"opcua"}, exitUsage, "gateway opcua browse"},
 		{[]string{"opcua", "browse"}, exitUsage, "-endpoint (or -config) is required"},
 		{[]string{"opcua", "browse", "-config", "testdata/good/all_inputs.yaml", "-input", "nope"}, exitUsage, `no opcua input "nope" (it has oven)`},
-		{[]string{"opcua", "browse", "-config", "../../configs/demo.yaml"}, exitUsage, "has no opcua input"},
+		{[]string{"opcua", "browse", "-config", "testdata/good/mqtt_only.yaml"}, exitUsage, "has no opcua input"},
 		{[]string{"opcua", "browse", "-config", cfgPath, "-timeout", "2s"}, exitFailure, "gateway opcua browse: "},
 		{[]string{"opcua", "browse", "-endpoint", fmt.Sprintf("opc.tcp://127.0.0.1:%d", closed), "-mode", "None", "-timeout", "2s"}, exitFailure, "gateway opcua browse: "},
 	} {

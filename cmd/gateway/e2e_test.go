@@ -31,9 +31,11 @@ func TestEndToEndQoS1(t *testing.T) {
 	env.waitReady(gw, 15*time.Second)
 	t.Logf("gateway ready after %s", time.Since(t0).Round(time.Millisecond))
 
+	// 500 msg/s: this test is about what lands, not rate (TestKafkaOutageAtRate holds 2,000 msg/s), so it keeps
+	// well inside what the broker's default queue absorbs on a loaded machine.
 	const n, devices = 3000, 7
 	pub := newPublisher(t, mqttURL, devices, true)
-	pub.run(context.Background(), n, 1500)
+	pub.run(context.Background(), n, 500)
 	acked := pub.finish()
 	for s, a := range acked {
 		if !a {
