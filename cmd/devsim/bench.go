@@ -33,6 +33,7 @@ type benchConfig struct {
 	Rounds   int
 	Payload  string // "json" (3 readings a message) or "value" (1 reading)
 	Devices  int
+	Profile  string // the gateway writes a CPU profile of each round to Profile.<round>
 }
 
 func runBench(ctx context.Context, args []string) error {
@@ -44,6 +45,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of each (baseline and gateway alternate)")
 	fs.StringVar(&c.Payload, "payload", "json", "json: a sensor object with 3 fields; value: one number")
 	fs.IntVar(&c.Devices, "devices", 10, "devices (topics) the messages are spread over")
+	fs.StringVar(&c.Profile, "cpuprofile", "", "have the gateway write a CPU profile of each round to `file`.<round>")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -242,12 +244,16 @@ mqtt:
         qos: 1
         format: %s
         metric: value
-`, dir, httpPort, kafkaPort, c.Broker, os.Getpid(), round, c.Payload)
+%s`, dir, httpPort, kafkaPort, c.Broker, os.Getpid(), round, c.Payload, timestampLine(c.Payload))
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return benchResult{}, err
 	}
-	cmd := exec.CommandContext(ctx, c.Gateway, "run", "-config", cfgPath)
+	args := []string{"run", "-config", cfgPath}
+	if c.Profile != "" {
+		args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", c.Profile, round))
+	}
+	cmd := exec.CommandContext(ctx, c.Gateway, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return benchResult{}, err
@@ -302,6 +308,14 @@ mqtt:
 		rssMB:     rss,
 		landed:    got,
 	}, nil
+}
+
+// timestampLine maps the json payload's "ts" field to the source time (so it is not a metric of its own).
+func timestampLine(payload string) string {
+	if payload == "json" {
+		return "        timestamp: {path: ts, format: unix_ms}\n"
+	}
+	return ""
 }
 
 // waitQuiet returns once count stops changing for 300 ms.

@@ -30,6 +30,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -87,8 +88,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		fs := newFlagSet("run", stderr)
 		path := fs.String("config", defaultConfigPath, "configuration `file`")
+		cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file` (for performance reports)")
 		if !parseFlags(fs, rest) {
 			return exitUsage
+		}
+		if *cpuProfile != "" {
+			stop, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				fmt.Fprintln(stderr, "gateway run:", err)
+				return exitUsage
+			}
+			defer stop()
 		}
 		return runCmd(*path, stderr)
 	case "validate":
@@ -190,4 +200,20 @@ func modbusCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
 	return exitFailure
+}
+
+// startCPUProfile profiles the process into path until the returned func is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
