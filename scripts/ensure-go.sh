@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ensure-go.sh prints the folder of a Go toolchain new enough for go.mod (Go 1.26), installing one if needed:
 # the machine's own go if it is new enough, else the official toolchain module (golang.org/toolchain) from the
-# Go module proxy, unpacked under ~/.cache/fieldgate. Progress goes to stderr; stdout is only the folder.
+# Go module proxy named by GOPROXY (its first entry), unpacked under ~/.cache/fieldgate. Progress goes to
+# stderr; stdout is only the folder.
 set -euo pipefail
 want=1.26.8
 
@@ -32,12 +33,18 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing with apt-get: ${missing[*]}" >&2
 	apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
 fi
+proxy=${GOPROXY%%,*}
+if [ -z "$proxy" ] || [ "$proxy" = direct ] || [ "$proxy" = off ]; then
+	echo "ensure-go: no Go >= 1.26 found. Install Go 1.26 (go.dev/dl), or set GOPROXY to a Go module proxy URL" >&2
+	echo "ensure-go: to have the official toolchain module fetched from it." >&2
+	exit 1
+fi
 dest="$HOME/.cache/fieldgate"
 mod="v0.0.1-go$want.linux-$arch"
 echo "downloading Go $want ($mod) from the Go module proxy" >&2
 mkdir -p "$dest"
 tmp=$(mktemp -d "$dest/dl.XXXXXX")
-curl -fsSL -o "$tmp/go.zip" "${GOPROXY%%,*}/golang.org/toolchain/@v/$mod.zip"
+curl -fsSL -o "$tmp/go.zip" "$proxy/golang.org/toolchain/@v/$mod.zip"
 unzip -q "$tmp/go.zip" -d "$tmp"
 rm -rf "$dest/go$want"
 mv "$tmp/golang.org/toolchain@$mod" "$dest/go$want"
