@@ -150,10 +150,12 @@ func TestTenThousandItems(t *testing.T) {
 	col := newCollector()
 	start := time.Now()
 	runSource(t, src, col.emit)
-	waitFor(t, 30*time.Second, "10,000 initial values", func() bool { return len(col.snapshot()) >= n })
+	// Generous bounds: the in-process server is slow under -race on a loaded 2-core machine; this test is about
+	// every item reporting with nothing dropped, not about speed (BenchmarkSetup measures that).
+	waitFor(t, 120*time.Second, "10,000 initial values", func() bool { return len(col.snapshot()) >= n })
 	t.Logf("all %d items reported %v after start", n, time.Since(start).Round(time.Millisecond))
 	ts.tick(true)
-	waitFor(t, 30*time.Second, "10,000 changes", func() bool { return len(col.snapshot()) >= 2*n })
+	waitFor(t, 120*time.Second, "10,000 changes", func() bool { return len(col.snapshot()) >= 2*n })
 	st := src.Stats()
 	items := 0
 	for _, g := range st.Groups {
