@@ -26,7 +26,9 @@ type Config struct {
 	Name string `yaml:"name"`
 	// Broker is the broker URL: tcp://host:1883, or ssl://host:8883 (also mqtts:// and tls://) for TLS. Required.
 	Broker string `yaml:"broker"`
-	// ClientID identifies the session at the broker. Default "fieldgate-<name>". It must stay fixed, so that the
+	// ClientID identifies the session at the broker. Default "fieldgate-<name>"; the gateway daemon fills in
+	// "fieldgate-<gateway_id>-<name>" instead, so two gateways with the same input name on one broker do not take
+	// over each other's session. It must stay fixed, so that the
 	// broker keeps the session (queued and unacknowledged messages) across gateway restarts, and it must be unique
 	// per broker: a second client with the same id takes the session over.
 	ClientID string `yaml:"client_id"`
