@@ -175,6 +175,15 @@ type wireReading struct {
 // Decode parses one reading in the wire format. A record of another format version fails with an error wrapping
 // ErrUnknownVersion; a malformed or invalid one with a message naming the field. Decode does not keep b.
 func Decode(b []byte) (Reading, error) {
+	if r, ok := decodeFast(b); ok {
+		return r, nil
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON is Decode by encoding/json: the reference for every input, and the path of every input decodeFast
+// does not take (unknown fields, escapes, whitespace, errors).
+func decodeJSON(b []byte) (Reading, error) {
 	var w wireReading
 	if err := json.Unmarshal(b, &w); err != nil {
 		// A later version may change a field's type; say so rather than report the type error.
@@ -261,4 +270,320 @@ func decodeValue(kind Kind, raw json.RawMessage) (Value, error) {
 		return String(s), nil
 	}
 	return Value{}, fmt.Errorf("unknown kind %d", kind)
+}
+
+// decodeFast decodes the common shape of a valid record — what Encode writes: one flat object without
+// whitespace, escapes or unknown or repeated keys — in a single pass, about four times faster than encoding/json.
+// It accepts only input that decodeJSON decodes to the same reading without error; for anything else
+// (including every error) it returns false and Decode falls back to decodeJSON, so the semantics and the error
+// messages are decodeJSON's.
+func decodeFast(b []byte) (Reading, bool) {
+	const (
+		fV = 1 << iota
+		fDevice
+		fMetric
+		fType
+		fValue
+		fQuality
+		fStatus
+		fSource
+		fGateway
+	)
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return Reading{}, false
+	}
+	var (
+		seen                      int
+		device, metric, typ, qual []byte
+		src, gwt                  []byte
+		value                     []byte
+		status                    uint32
+	)
+	i := 1
+	for {
+		// Key: a plain lower-case name.
+		if i >= len(b) || b[i] != '"' {
+			return Reading{}, false
+		}
+		k := i + 1
+		for k < len(b) && b[k] != '"' {
+			if b[k] == '\\' {
+				return Reading{}, false
+			}
+			k++
+		}
+		if k+1 >= len(b) || b[k+1] != ':' {
+			return Reading{}, false
+		}
+		key := b[i+1 : k]
+		i = k + 2
+		var f int
+		var str *[]byte
+		switch string(key) {
+		case "v":
+			f = fV
+		case "device":
+			f, str = fDevice, &device
+		case "metric":
+			f, str = fMetric, &metric
+		case "type":
+			f, str = fType, &typ
+		case "value":
+			f = fValue
+		case "quality":
+			f, str = fQuality, &qual
+		case "status":
+			f = fStatus
+		case "source_time":
+			f, str = fSource, &src
+		case "gateway_time":
+			f, str = fGateway, &gwt
+		default:
+			return Reading{}, false // unknown or differently cased: encoding/json decides
+		}
+		if seen&f != 0 {
+			return Reading{}, false
+		}
+		seen |= f
+		// Value.
+		var tok []byte
+		var ok bool
+		switch {
+		case str != nil:
+			if tok, ok = fastString(b, i); !ok {
+				return Reading{}, false
+			}
+			*str = tok[1 : len(tok)-1]
+		case f == fValue:
+			if i < len(b) && b[i] == '"' {
+				tok, ok = fastString(b, i)
+			} else if i+4 <= len(b) && string(b[i:i+4]) == "true" {
+				tok, ok = b[i:i+4], true
+			} else if i+5 <= len(b) && string(b[i:i+5]) == "false" {
+				tok, ok = b[i:i+5], true
+			} else {
+				tok, ok = fastNumber(b, i)
+			}
+			if !ok {
+				return Reading{}, false
+			}
+			value = tok
+		default: // v, status: numbers
+			if tok, ok = fastNumber(b, i); !ok {
+				return Reading{}, false
+			}
+			if f == fV {
+				if string(tok) != "1" {
+					return Reading{}, false
+				}
+			} else {
+				u, err := strconv.ParseUint(string(tok), 10, 32)
+				if err != nil {
+					return Reading{}, false
+				}
+				status = uint32(u)
+			}
+		}
+		i += len(tok)
+		if i >= len(b) {
+			return Reading{}, false
+		}
+		if b[i] == '}' {
+			if i != len(b)-1 {
+				return Reading{}, false
+			}
+			break
+		}
+		if b[i] != ',' {
+			return Reading{}, false
+		}
+		i++
+	}
+	if seen&(fV|fValue|fType|fQuality|fGateway) != fV|fValue|fType|fQuality|fGateway {
+		return Reading{}, false
+	}
+	r := Reading{Device: string(device), Metric: string(metric), Status: status}
+	switch string(qual) {
+	case "good":
+		r.Quality = Good
+	case "uncertain":
+		r.Quality = Uncertain
+	case "bad":
+		r.Quality = Bad
+	default:
+		return Reading{}, false
+	}
+	switch string(typ) {
+	case "float":
+		switch {
+		case value[0] == '"':
+			switch string(value) {
+			case `"NaN"`:
+				r.Value = Float(math.NaN())
+			case `"+Inf"`:
+				r.Value = Float(math.Inf(1))
+			case `"-Inf"`:
+				r.Value = Float(math.Inf(-1))
+			default:
+				return Reading{}, false
+			}
+		case value[0] == '-' || value[0] >= '0' && value[0] <= '9':
+			f, err := strconv.ParseFloat(string(value), 64)
+			if err != nil {
+				return Reading{}, false
+			}
+			r.Value = Float(f)
+		default:
+			return Reading{}, false
+		}
+	case "int":
+		if value[0] != '-' && (value[0] < '0' || value[0] > '9') {
+			return Reading{}, false
+		}
+		n, err := strconv.ParseInt(string(value), 10, 64)
+		if err != nil {
+			return Reading{}, false
+		}
+		r.Value = Int(n)
+	case "bool":
+		switch string(value) {
+		case "true":
+			r.Value = Bool(true)
+		case "false":
+			r.Value = Bool(false)
+		default:
+			return Reading{}, false
+		}
+	case "string":
+		if value[0] != '"' {
+			return Reading{}, false
+		}
+		r.Value = String(string(value[1 : len(value)-1]))
+	default:
+		return Reading{}, false
+	}
+	var ok bool
+	if len(src) > 0 {
+		if r.SourceTime, ok = fastTime(src); !ok {
+			return Reading{}, false
+		}
+	}
+	if r.GatewayTime, ok = fastTime(gwt); !ok {
+		return Reading{}, false
+	}
+	if r.Validate() != nil {
+		return Reading{}, false
+	}
+	return r, true
+}
+
+// fastString returns the JSON string token starting at b[i] if it has no escapes or control characters and is
+// valid UTF-8 (encoding/json would then decode it to exactly its bytes).
+func fastString(b []byte, i int) ([]byte, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, false
+	}
+	ascii := true
+	for k := i + 1; k < len(b); k++ {
+		c := b[k]
+		switch {
+		case c == '"':
+			if !ascii && !utf8.Valid(b[i+1:k]) {
+				return nil, false
+			}
+			return b[i : k+1], true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// fastNumber returns the JSON number token starting at b[i] (RFC 8259 grammar).
+func fastNumber(b []byte, i int) ([]byte, bool) {
+	k := i
+	if k < len(b) && b[k] == '-' {
+		k++
+	}
+	digits := func() bool {
+		s := k
+		for k < len(b) && b[k] >= '0' && b[k] <= '9' {
+			k++
+		}
+		return k > s
+	}
+	switch {
+	case k < len(b) && b[k] == '0':
+		k++
+	case k < len(b) && b[k] >= '1' && b[k] <= '9':
+		digits()
+	default:
+		return nil, false
+	}
+	if k < len(b) && b[k] == '.' {
+		k++
+		if !digits() {
+			return nil, false
+		}
+	}
+	if k < len(b) && (b[k] == 'e' || b[k] == 'E') {
+		k++
+		if k < len(b) && (b[k] == '+' || b[k] == '-') {
+			k++
+		}
+		if !digits() {
+			return nil, false
+		}
+	}
+	return b[i:k], true
+}
+
+// fastTime parses the UTC form Encode writes, YYYY-MM-DDTHH:MM:SS[.fraction of 1 to 9 digits]Z, as
+// time.Parse(time.RFC3339Nano, s).UTC() would; any other form (offsets, lower-case letters, out-of-range fields)
+// is left to time.Parse.
+func fastTime(s []byte) (time.Time, bool) {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[len(s)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(a, z int) (int, bool) {
+		n := 0
+		for _, c := range s[a:z] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 7)
+	day, ok3 := num(8, 10)
+	hour, ok4 := num(11, 13)
+	minute, ok5 := num(14, 16)
+	sec, ok6 := num(17, 19)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	nsec := 0
+	if len(s) > 20 {
+		frac := s[19 : len(s)-1]
+		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+			return time.Time{}, false
+		}
+		n, ok := num(20, len(s)-1)
+		if !ok {
+			return time.Time{}, false
+		}
+		for range 10 - len(frac) {
+			n *= 10
+		}
+		nsec = n
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day { // February 30th and the like: time.Parse reports it
+		return time.Time{}, false
+	}
+	return t.UTC(), true
 }
