@@ -540,7 +540,8 @@ func rawArgs(rows []Raw, idx []int) []any {
 		gwTime[j] = Ms(r.GatewayTime)
 		gateway[j] = rows[i].Gateway
 	}
-	return []any{device, metric, ts, kind, value, text, quality, status, srcTime, gwTime, gateway}
+	return []any{textArray(device), textArray(metric), timeArray(ts), textArray(kind), float8Array(value), nullTextArray(text),
+		textArray(quality), int8Array(status), nullTimeArray(srcTime), timeArray(gwTime), textArray(gateway)}
 }
 
 // valueText is the exact text of a value: "42", "true", "open", "12.5".
@@ -644,8 +645,9 @@ func aggArgs(aggs []Aggregate, idx []int, now time.Time) []any {
 		tFirst[j], tLast[j] = ts(a.FirstTime), ts(a.LastTime)
 		final[j] = a.Final
 	}
-	return []any{device, metric, start, end, count, bad, numeric, vmin, vmax, vsum, vmean, vfirst, vlast, lastText,
-		tFirst, tLast, final, updated}
+	return []any{textArray(device), textArray(metric), timeArray(start), timeArray(end), int8Array(count), int8Array(bad),
+		int8Array(numeric), float8Array(vmin), float8Array(vmax), float8Array(vsum), float8Array(vmean), float8Array(vfirst),
+		float8Array(vlast), nullTextArray(lastText), nullTimeArray(tFirst), nullTimeArray(tLast), boolArray(final), timeArray(updated)}
 }
 
 // WriteDeadLetters upserts dead letters keyed by (topic, partition, offset): a record dead-lettered again after a
