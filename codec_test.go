@@ -208,3 +208,30 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// FuzzDecodeFastMatchesJSON holds the single-pass decoder to its contract: whatever it accepts, the
+// encoding/json reference decodes to the same reading without error.
+func FuzzDecodeFastMatchesJSON(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "wire_v1_*.json"))
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(bytes.TrimSuffix(b, []byte("\n")))
+	}
+	f.Add([]byte(`{"v":1,"device":"d","metric":"m","type":"int","value":-0,"quality":"good","status":0,"gateway_time":"2024-02-29T23:59:59.999999999Z"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := decodeFast(b)
+		if !ok {
+			return
+		}
+		ref, err := decodeJSON(b)
+		if err != nil {
+			t.Fatalf("decodeFast accepted %q, which the reference refuses: %v", b, err)
+		}
+		if !equalReading(fast, ref) || fast.SourceTime.Location() != ref.SourceTime.Location() {
+			t.Fatalf("decodeFast(%q) = %+v, reference %+v", b, fast, ref)
+		}
+	})
+}
