@@ -61,16 +61,7 @@ type Config struct {
 	// TLS for the broker connections. Off unless enabled or a file is set.
 	TLS fieldgate.TLSConfig `yaml:"tls"`
 	// SASL authentication. Off unless a mechanism is set.
-	SASL SASL `yaml:"sasl"`
-}
-
-// SASL is the broker authentication.
-type SASL struct {
-	// Mechanism is "" (none), "SCRAM-SHA-256", "SCRAM-SHA-512", or "PLAIN" (refused without TLS: it sends the
-	// password in clear).
-	Mechanism string           `yaml:"mechanism"`
-	Username  string           `yaml:"username"`
-	Password  fieldgate.Secret `yaml:"password"`
+	SASL fieldgate.SASLConfig `yaml:"sasl"`
 }
 
 // Validate checks the configuration without touching the network or the files it names. Errors are
@@ -116,32 +107,7 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fieldgate.WithField("tls", err))
 	}
-	errs = append(errs, c.SASL.validate(c.TLS.On()))
-	return errors.Join(errs...)
-}
-
-func (s SASL) validate(tlsOn bool) error {
-	var errs []error
-	switch s.Mechanism {
-	case "":
-		if s.Username != "" || s.Password != "" {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "username/password are set but no mechanism: choose SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN"))
-		}
-		return errors.Join(errs...)
-	case "SCRAM-SHA-256", "SCRAM-SHA-512":
-	case "PLAIN":
-		if !tlsOn {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "PLAIN sends the password in clear: enable tls, or use SCRAM-SHA-256/512"))
-		}
-	default:
-		errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "%q is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN", s.Mechanism))
-	}
-	if s.Username == "" {
-		errs = append(errs, fieldgate.FieldErrorf("sasl.username", "required with sasl.mechanism %s", s.Mechanism))
-	}
-	if s.Password == "" {
-		errs = append(errs, fieldgate.FieldErrorf("sasl.password", "required with sasl.mechanism %s", s.Mechanism))
-	}
+	errs = append(errs, fieldgate.WithField("sasl", c.SASL.Validate(c.TLS.On())))
 	return errors.Join(errs...)
 }
 

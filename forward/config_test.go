@@ -29,9 +29,11 @@ func TestValidate(t *testing.T) {
 			c.Topic, c.ClientID, c.Compression, c.BatchSize = "plant_1.readings-v1", "gw", "zstd", 500
 			c.ProduceTimeout, c.MinBackoff, c.MaxBackoff = 10*time.Second, time.Second, time.Minute
 			c.TLS = fieldgate.TLSConfig{CAFile: "/etc/ca.pem"}
-			c.SASL = SASL{Mechanism: "PLAIN", Username: "gw", Password: "pw"}
+			c.SASL = fieldgate.SASLConfig{Mechanism: "PLAIN", Username: "gw", Password: "pw"}
 		}, nil, ""},
-		{"scram without tls", func(c *Config) { c.SASL = SASL{Mechanism: "SCRAM-SHA-512", Username: "gw", Password: "pw"} }, nil, ""},
+		{"scram without tls", func(c *Config) {
+			c.SASL = fieldgate.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "gw", Password: "pw"}
+		}, nil, ""},
 		{"no brokers", func(c *Config) { c.Brokers = nil }, []string{"brokers"}, "at least one broker"},
 		{"broker without port", func(c *Config) { c.Brokers = []string{"kafka-1:9092", "kafka-2"} }, []string{"brokers[1]"}, "missing port"},
 		{"broker bad port", func(c *Config) { c.Brokers = []string{"kafka-1:99999"} }, []string{"brokers[0]"}, "port must be"},
@@ -44,13 +46,13 @@ func TestValidate(t *testing.T) {
 		{"tiny timeout", func(c *Config) { c.ProduceTimeout = time.Millisecond }, []string{"produce_timeout"}, "too short"},
 		{"backoffs reversed", func(c *Config) { c.MinBackoff, c.MaxBackoff = time.Minute, time.Second }, []string{"min_backoff"}, "above max_backoff"},
 		{"negative backoff", func(c *Config) { c.MaxBackoff = -time.Second }, []string{"max_backoff"}, "negative"},
-		{"plain without tls", func(c *Config) { c.SASL = SASL{Mechanism: "PLAIN", Username: "gw", Password: "pw"} },
+		{"plain without tls", func(c *Config) { c.SASL = fieldgate.SASLConfig{Mechanism: "PLAIN", Username: "gw", Password: "pw"} },
 			[]string{"sasl.mechanism"}, "PLAIN sends the password in clear"},
-		{"unknown mechanism", func(c *Config) { c.SASL = SASL{Mechanism: "GSSAPI", Username: "gw", Password: "pw"} },
+		{"unknown mechanism", func(c *Config) { c.SASL = fieldgate.SASLConfig{Mechanism: "GSSAPI", Username: "gw", Password: "pw"} },
 			[]string{"sasl.mechanism"}, `"GSSAPI" is not one of`},
-		{"scram without password", func(c *Config) { c.SASL = SASL{Mechanism: "SCRAM-SHA-256", Username: "gw"} },
+		{"scram without password", func(c *Config) { c.SASL = fieldgate.SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "gw"} },
 			[]string{"sasl.password"}, "required"},
-		{"credentials without mechanism", func(c *Config) { c.SASL = SASL{Username: "gw", Password: "pw"} },
+		{"credentials without mechanism", func(c *Config) { c.SASL = fieldgate.SASLConfig{Username: "gw", Password: "pw"} },
 			[]string{"sasl.mechanism"}, "no mechanism"},
 		{"tls cert without key", func(c *Config) { c.TLS = fieldgate.TLSConfig{CertFile: "/c.pem"} }, []string{"tls.cert_file"}, "go together"},
 		{"several at once", func(c *Config) { c.Brokers, c.Compression = nil, "lzma" }, []string{"brokers", "compression"}, ""},
@@ -151,7 +153,7 @@ func TestExampleYAML(t *testing.T) {
 		ClientID: "fieldgate-gateway-press-hall-1", Compression: "snappy", BatchSize: 2000, MaxMessageBytes: 1000012,
 		ProduceTimeout: 30 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second,
 		TLS:  fieldgate.TLSConfig{Enabled: true, CAFile: "/etc/fieldgate/kafka-ca.pem"},
-		SASL: SASL{Mechanism: "SCRAM-SHA-512", Username: "gateway-press-hall-1", Password: "${file:/etc/fieldgate/kafka-password}"},
+		SASL: fieldgate.SASLConfig{Mechanism: "SCRAM-SHA-512", Username: "gateway-press-hall-1", Password: "${file:/etc/fieldgate/kafka-password}"},
 	}
 	if fmt.Sprintf("%#v", c) != fmt.Sprintf("%#v", want) || c.SASL.Password != want.SASL.Password {
 		t.Errorf("decoded\n%#v\nwant\n%#v", c, want)

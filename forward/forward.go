@@ -232,13 +232,14 @@ func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 	if tlsCfg != nil {
 		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
 	}
-	if m := c.SASL.mechanism(); m != nil {
+	if m := saslMechanism(c.SASL); m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return append(opts, f.extraOpts...), nil
 }
 
-func (s SASL) mechanism() sasl.Mechanism {
+// saslMechanism returns franz-go's mechanism for s, or nil when s sets none.
+func saslMechanism(s fieldgate.SASLConfig) sasl.Mechanism {
 	switch s.Mechanism {
 	case "SCRAM-SHA-256":
 		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()

@@ -624,11 +624,11 @@ func TestSASL(t *testing.T) {
 			l := newMemLog()
 			want := fill(t, l, 50, 2, nil)
 			cfg := testConfig(c.ListenAddrs())
-			cfg.SASL = SASL{Mechanism: mech, Username: "gateway", Password: "s3cret"}
+			cfg.SASL = fieldgate.SASLConfig{Mechanism: mech, Username: "gateway", Password: "s3cret"}
 			f, _ := newTestForwarder(t, cfg)
 			start(t, f, l)
 			waitFor(t, 10*time.Second, "the log to drain", func() bool { return l.len() == 0 })
-			checkLanded(t, landed(t, c, 1, kgo.SASL(cfg.SASL.mechanism())), want, true)
+			checkLanded(t, landed(t, c, 1, kgo.SASL(saslMechanism(cfg.SASL))), want, true)
 			if f.Stats().Forwarded != 50 {
 				t.Errorf("stats %+v", f.Stats())
 			}
@@ -639,7 +639,7 @@ func TestSASL(t *testing.T) {
 		l := newMemLog()
 		fill(t, l, 50, 2, nil)
 		cfg := testConfig(c.ListenAddrs())
-		cfg.SASL = SASL{Mechanism: "SCRAM-SHA-256", Username: "gateway", Password: "hunter2-wrong"}
+		cfg.SASL = fieldgate.SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "gateway", Password: "hunter2-wrong"}
 		f, logs := newTestForwarder(t, cfg)
 		stop := start(t, f, l)
 		waitFor(t, 10*time.Second, "an authentication error in stats", func() bool {

@@ -59,7 +59,7 @@ func TestTLSAndPlain(t *testing.T) {
 	want := fill(t, l, 40, 2, nil)
 	cfg := testConfig(c.ListenAddrs())
 	cfg.TLS = fieldgate.TLSConfig{CAFile: caFile}
-	cfg.SASL = SASL{Mechanism: "PLAIN", Username: "gateway", Password: "s3cret"}
+	cfg.SASL = fieldgate.SASLConfig{Mechanism: "PLAIN", Username: "gateway", Password: "s3cret"}
 	f, _ := newTestForwarder(t, cfg)
 	start(t, f, l)
 	waitFor(t, 10*time.Second, "the log to drain", func() bool { return l.len() == 0 })
@@ -67,7 +67,7 @@ func TestTLSAndPlain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkLanded(t, landed(t, c, 1, kgo.DialTLSConfig(tlsCfg), kgo.SASL(cfg.SASL.mechanism())), want, true)
+	checkLanded(t, landed(t, c, 1, kgo.DialTLSConfig(tlsCfg), kgo.SASL(saslMechanism(cfg.SASL))), want, true)
 }
 
 // A broker certificate the gateway does not trust: a clear error, no hang, nothing lost.

@@ -57,15 +57,7 @@ type KafkaConfig struct {
 	// TLS for the broker connections. Off unless enabled or a file is set.
 	TLS fieldgate.TLSConfig `yaml:"tls"`
 	// SASL authentication. Off unless a mechanism is set.
-	SASL SASLConfig `yaml:"sasl"`
-}
-
-// SASLConfig is the broker authentication, as on the gateway.
-type SASLConfig struct {
-	// Mechanism is "" (none), "SCRAM-SHA-256", "SCRAM-SHA-512", or "PLAIN" (refused without TLS).
-	Mechanism string           `yaml:"mechanism"`
-	Username  string           `yaml:"username"`
-	Password  fieldgate.Secret `yaml:"password"`
+	SASL fieldgate.SASLConfig `yaml:"sasl"`
 }
 
 // HTTPConfig is the listener serving /metrics, /healthz and /readyz.
@@ -177,25 +169,7 @@ func (k KafkaConfig) validate() error {
 		errs = append(errs, fieldgate.FieldErrorf("session_timeout", "%s is outside 1s to 30m", k.SessionTimeout))
 	}
 	errs = append(errs, fieldgate.WithField("tls", k.TLS.Validate()))
-	s := k.SASL
-	switch s.Mechanism {
-	case "":
-		if s.Username != "" || s.Password != "" {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "username/password are set but no mechanism: choose SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN"))
-		}
-	case "SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN":
-		if s.Mechanism == "PLAIN" && !k.TLS.On() {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "PLAIN sends the password in clear: enable tls, or use SCRAM-SHA-256/512"))
-		}
-		if s.Username == "" {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.username", "required with sasl.mechanism %s", s.Mechanism))
-		}
-		if s.Password == "" {
-			errs = append(errs, fieldgate.FieldErrorf("sasl.password", "required with sasl.mechanism %s", s.Mechanism))
-		}
-	default:
-		errs = append(errs, fieldgate.FieldErrorf("sasl.mechanism", "%q is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN", s.Mechanism))
-	}
+	errs = append(errs, fieldgate.WithField("sasl", k.SASL.Validate(k.TLS.On())))
 	return errors.Join(errs...)
 }
 
@@ -236,13 +210,14 @@ func (k KafkaConfig) kafkaOpts() ([]kgo.Opt, error) {
 		dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: tc}
 		opts = append(opts, kgo.Dialer(dialer.DialContext))
 	}
-	if m := k.SASL.mechanism(); m != nil {
+	if m := saslMechanism(k.SASL); m != nil {
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
 }
 
-func (s SASLConfig) mechanism() sasl.Mechanism {
+// saslMechanism returns franz-go's mechanism for s, or nil when s sets none.
+func saslMechanism(s fieldgate.SASLConfig) sasl.Mechanism {
 	switch s.Mechanism {
 	case "SCRAM-SHA-256":
 		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()

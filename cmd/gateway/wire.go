@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/buffer"
-	"github.com/fieldgate/fieldgate/forward"
 	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
 	"github.com/fieldgate/fieldgate/protocols/opcua"
@@ -218,7 +218,7 @@ func isTLSURL(u string) bool {
 	return false
 }
 
-func saslDesc(s forward.SASL) string {
+func saslDesc(s fieldgate.SASLConfig) string {
 	if s.Mechanism == "" {
 		return "off"
 	}
