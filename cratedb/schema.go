@@ -59,8 +59,9 @@ type Config struct {
 	BatchSize int `yaml:"batch_size"`
 	// Linger is how long the service waits to fill a batch before writing what it has. Default 100ms.
 	Linger time.Duration `yaml:"linger"`
-	// Connections is how many connections write a batch of raw readings in parallel (each a statement of its
-	// share). Default 2: the database's work on one statement runs on one core.
+	// Connections is how many connections write raw readings in parallel (each a statement of its share of a
+	// batch). Default 3: a database works on one statement with one core, and one connection more than the cores
+	// of a small database host keeps them busy while a connection's next statement is being prepared.
 	Connections int `yaml:"connections"`
 }
 
@@ -69,7 +70,7 @@ const (
 	DefaultShards    = 4
 	DefaultBatchSize = 5000
 	DefaultLinger    = 100 * time.Millisecond
-	DefaultConns     = 2
+	DefaultConns     = 3
 )
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)

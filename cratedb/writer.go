@@ -59,18 +59,21 @@ type Rejected struct {
 
 // Stats is a snapshot of the writer's counters since New.
 type Stats struct {
-	RawRows       uint64  // distinct readings upserted (a reading written twice counts twice)
-	BatchDupes    uint64  // readings dropped before writing because their identity was already in the batch
-	AggregateRows uint64  // aggregate rows upserted
-	DeadLetters   uint64  // dead-letter rows upserted
-	Rejected      uint64  // rows refused by the database for good (raw readings and aggregates)
-	ShortCounts   uint64  // statements whose affected row count was below the rows sent
-	Errors        uint64  // statements that failed (connection lost, server error)
-	Statements    uint64  // statements that succeeded
-	WriteSeconds  float64 // time spent in write statements, cumulative
-	Connected     bool    // the last statement or ping succeeded
-	LastErrorTime time.Time
-	LastError     string
+	RawRows       uint64 // distinct readings upserted (a reading written twice counts twice)
+	BatchDupes    uint64 // readings dropped before writing because their identity was already in the batch
+	AggregateRows uint64 // aggregate rows upserted
+	DeadLetters   uint64 // dead-letter rows upserted
+	Rejected      uint64 // rows refused by the database for good (raw readings and aggregates)
+	ShortCounts   uint64 // statements whose affected row count was below the rows sent
+	// InsertConflicts counts raw statements whose plain INSERT met a reading already stored (a replay) or a
+	// refused row, and that were then written with the upsert.
+	InsertConflicts uint64
+	Errors          uint64  // statements that failed (connection lost, server error)
+	Statements      uint64  // statements that succeeded
+	WriteSeconds    float64 // time spent in write statements, cumulative
+	Connected       bool    // the last statement or ping succeeded
+	LastErrorTime   time.Time
+	LastError       string
 }
 
 // Writer writes to one database over Connections+1 connections: Connections for raw readings, one for the rest.
@@ -83,11 +86,12 @@ type Writer struct {
 	tables Tables
 	sizes  []time.Duration
 
-	rawSQL  string
-	aggSQL  map[time.Duration]string
-	deadSQL string
-	readSQL string
-	cpSQL   string
+	rawSQL       string // the upsert
+	rawInsertSQL string // the same without ON CONFLICT: the fast path of WriteRaw
+	aggSQL       map[time.Duration]string
+	deadSQL      string
+	readSQL      string
+	cpSQL        string
 
 	// conns[0:ctl] write raw readings (WriteRaw, under rawMu; one goroutine per connection); conns[ctl] serves
 	// every other call (under mu). So raw readings and aggregates can be written at the same time.
@@ -98,6 +102,8 @@ type Writer struct {
 	dialect Dialect // cfg.Dialect, or what Auto found at connect
 
 	rawRows, batchDupes, aggRows, deadRows, rejected, shortCounts, errs, stmts, writeNanos atomic.Uint64
+	insertConflicts                                                                        atomic.Uint64
+	upsertNext                                                                             atomic.Int64 // raw statements to write with the upsert before trying INSERT again
 	connected                                                                              atomic.Bool
 	lastErr                                                                                atomic.Pointer[errAt]
 }
@@ -126,6 +132,7 @@ func New(cfg Config, sizes []time.Duration, log *slog.Logger) (*Writer, error) {
 	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{},
 		conns: make([]*pgx.Conn, cfg.Connections+1), ctl: cfg.Connections, dialect: cfg.Dialect}
 	w.rawSQL = upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"})
+	w.rawInsertSQL, _, _ = strings.Cut(w.rawSQL, " ON CONFLICT ")
 	for _, s := range sizes {
 		w.aggSQL[s] = upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated)
 	}
@@ -334,7 +341,8 @@ func (w *Writer) Stats() Stats {
 	s := Stats{
 		RawRows: w.rawRows.Load(), BatchDupes: w.batchDupes.Load(), AggregateRows: w.aggRows.Load(),
 		DeadLetters: w.deadRows.Load(), Rejected: w.rejected.Load(), ShortCounts: w.shortCounts.Load(),
-		Errors: w.errs.Load(), Statements: w.stmts.Load(), WriteSeconds: float64(w.writeNanos.Load()) / 1e9,
+		InsertConflicts: w.insertConflicts.Load(),
+		Errors:          w.errs.Load(), Statements: w.stmts.Load(), WriteSeconds: float64(w.writeNanos.Load()) / 1e9,
 		Connected: w.connected.Load(),
 	}
 	if e := w.lastErr.Load(); e != nil {
@@ -405,7 +413,7 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r, err := w.upsertLocked(ctx, slot, w.rawSQL, chunk, func(idx []int) []any { return rawArgs(rows, idx) })
+				r, err := w.insertLocked(ctx, slot, chunk, func(idx []int) []any { return rawArgs(rows, idx) })
 				rmu.Lock()
 				defer rmu.Unlock()
 				if err != nil {
@@ -433,6 +441,42 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 	}
 	w.rejected.Add(uint64(len(rej)))
 	return rejected, nil
+}
+
+// conflictUpserts is how many raw statements go straight to the upsert after a plain INSERT met a stored
+// reading: a replay (a restart, a rebalance, a gateway resending) usually spans several batches.
+const conflictUpserts = 16
+
+// insertLocked writes the raw readings idx (all distinct keys) with a plain INSERT, and with the upsert if that
+// meets a reading already stored or a refused row — or straight with the upsert for a while after such a
+// conflict. The plain INSERT costs PostgreSQL about 30 % less CPU per row than the upsert, whose speculative
+// insertion probes the key first; the upsert alone decides what stays, so the result is the same either way.
+// PostgreSQL refuses the whole INSERT on a duplicate key (nothing of it stays); CrateDB skips the duplicates and
+// reports a short count. Both lead to the upsert of the whole statement, which settles it idempotently.
+func (w *Writer) insertLocked(ctx context.Context, slot int, idx []int, args func([]int) []any) (map[int]string, error) {
+	if w.upsertNext.Load() > 0 {
+		w.upsertNext.Add(-1)
+		return w.upsertLocked(ctx, slot, w.rawSQL, idx, args)
+	}
+	conn, err := w.connLocked(ctx, slot)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	tag, err := conn.Exec(ctx, w.rawInsertSQL, args(idx)...)
+	w.writeNanos.Add(uint64(time.Since(t0)))
+	switch {
+	case err == nil && tag.RowsAffected() == int64(len(idx)):
+		w.stmts.Add(1)
+		w.connected.Store(true)
+		return nil, nil
+	case err != nil && !isDataError(err):
+		w.failLocked(slot, err)
+		return nil, err
+	}
+	w.insertConflicts.Add(1)
+	w.upsertNext.Store(conflictUpserts)
+	return w.upsertLocked(ctx, slot, w.rawSQL, idx, args)
 }
 
 // upsertLocked runs stmt over the rows idx (all distinct keys) and bisects on a short count or a data error.

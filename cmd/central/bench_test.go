@@ -31,7 +31,7 @@ import (
 func BenchmarkEndToEnd(b *testing.B) {
 	// A fixed size (b.N when larger): the figure needs enough readings to reach a steady state, and a single
 	// run under `make bench`'s default -benchtime takes longer than its 1s.
-	n := max(b.N, 200000)
+	n := max(b.N, 500000)
 	const devices = 500
 	steps := (n + devices*4 - 1) / (devices * 4)
 	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
@@ -103,8 +103,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 				b.Logf("%d batches, %.1fs in batches", h.GetSampleCount(), h.GetSampleSum())
 			}
 		}
-		b.Logf("e2e %.1fs: %d statements, %.1fs in write statements, %d raw rows, %d aggregate rows, windows %+v",
-			time.Since(t0).Seconds(), st.Statements, st.WriteSeconds, st.RawRows, st.AggregateRows, lp.win.Stats())
+		b.Logf("e2e %.1fs: %d statements, %.1fs in write statements, %d raw rows (%d INSERT conflicts), %d aggregate rows, windows %+v",
+			time.Since(t0).Seconds(), st.Statements, st.WriteSeconds, st.RawRows, st.InsertConflicts, st.AggregateRows, lp.win.Stats())
 	}
 
 	// Latency at nominal load: 2,000 readings/s with event time = now, for 5 s.
