@@ -48,13 +48,13 @@ func TestCrateDBGrammarIntegration(t *testing.T) {
 	// Statements CrateDB's grammar refuses, each one slip away from the raw upsert the writer sends: if the parser
 	// accepted them, it would accept anything and the test would prove nothing.
 	refused := []struct{ what, sql string }{
-		{"PostgreSQL's ON CONFLICT ON CONSTRAINT", strings.Replace(w.rawSQL,
+		{"PostgreSQL's ON CONFLICT ON CONSTRAINT", strings.Replace(w.raw.upsert,
 			"ON CONFLICT (device, metric, ts, month)", "ON CONFLICT ON CONSTRAINT readings_pkey", 1)},
-		{"a misspelt array cast", strings.Replace(w.rawSQL, "timestamp with time zone[]", "timestamp with timezone[]", 1)},
+		{"a misspelt array cast", strings.Replace(w.raw.upsert, "timestamp with time zone[]", "timestamp with timezone[]", 1)},
 	}
 	for _, r := range refused {
-		if r.sql == w.rawSQL {
-			t.Fatalf("%s: the raw upsert no longer contains the text the control changes: %s", r.what, w.rawSQL)
+		if r.sql == w.raw.upsert {
+			t.Fatalf("%s: the raw upsert no longer contains the text the control changes: %s", r.what, w.raw.upsert)
 		}
 	}
 
@@ -160,10 +160,10 @@ func writerStatements(t *testing.T, cfg Config) (*Writer, []string) {
 	_, _ = w.ReadWindow(ctx, "plc1", "temp", t0, t0.Add(time.Minute))
 
 	sent := srv.statements()
-	want := []string{w.rawInsertSQL, w.rawSQL, w.deadSQL, w.cpSQL, w.readSQL,
+	want := []string{w.raw.insert, w.raw.upsert, w.deadSQL, w.cpSQL, w.readSQL,
 		"REFRESH TABLE " + w.tables.Raw, "REFRESH TABLE " + w.tables.Checkpoints}
 	for _, size := range sizes {
-		want = append(want, w.aggSQL[size])
+		want = append(want, w.agg[size].insert, w.agg[size].upsert)
 	}
 	for _, stmt := range want {
 		found := false

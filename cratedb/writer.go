@@ -1,6 +1,7 @@
 package cratedb
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -65,8 +66,8 @@ type Stats struct {
 	DeadLetters   uint64 // dead-letter rows upserted
 	Rejected      uint64 // rows refused by the database for good (raw readings and aggregates)
 	ShortCounts   uint64 // statements whose affected row count was below the rows sent
-	// InsertConflicts counts raw statements whose plain INSERT met a reading already stored (a replay) or a
-	// refused row, and that were then written with the upsert.
+	// InsertConflicts counts statements whose plain INSERT met a row already stored (a replayed reading, a
+	// re-fired window) or a refused row, and that were then written with the upsert.
 	InsertConflicts uint64
 	Errors          uint64  // statements that failed (connection lost, server error)
 	Statements      uint64  // statements that succeeded
@@ -77,33 +78,32 @@ type Stats struct {
 }
 
 // Writer writes to one database over Connections+1 connections: Connections for raw readings, one for the rest.
-// Its methods are safe for concurrent use; WriteRaw calls run one at a time, and so do the other calls, but a
-// WriteRaw may run beside another call. Every write is an idempotent upsert, so a failed call may simply be made
-// again.
+// Its methods are safe for concurrent use. Concurrent WriteRaw calls share the raw connections statement by
+// statement (a call's next statement takes whichever connection is free); the other calls run one at a time, on
+// their own connection, beside them. Every write is idempotent, so a failed call may simply be made again.
 type Writer struct {
 	cfg    Config
 	log    *slog.Logger
 	tables Tables
 	sizes  []time.Duration
 
-	rawSQL       string // the upsert
-	rawInsertSQL string // the same without ON CONFLICT: the fast path of WriteRaw
-	aggSQL       map[time.Duration]string
-	deadSQL      string
-	readSQL      string
-	cpSQL        string
+	raw     *statement
+	agg     map[time.Duration]*statement
+	deadSQL string
+	readSQL string
+	cpSQL   string
 
-	// conns[0:ctl] write raw readings (WriteRaw, under rawMu; one goroutine per connection); conns[ctl] serves
-	// every other call (under mu). So raw readings and aggregates can be written at the same time.
-	rawMu   sync.Mutex
-	mu      sync.Mutex
-	ctl     int
-	conns   []*pgx.Conn
-	dialect Dialect // cfg.Dialect, or what Auto found at connect
+	// conns[0:ctl] write raw readings: a statement holds slot i (taken from rawSlots) while it uses conns[i].
+	// conns[ctl] serves every other call (under mu). So raw readings and aggregates can be written at the same
+	// time.
+	rawSlots chan int
+	mu       sync.Mutex
+	ctl      int
+	conns    []*pgx.Conn
+	dialect  Dialect // cfg.Dialect, or what Auto found at connect
 
 	rawRows, batchDupes, aggRows, deadRows, rejected, shortCounts, errs, stmts, writeNanos atomic.Uint64
 	insertConflicts                                                                        atomic.Uint64
-	upsertNext                                                                             atomic.Int64 // raw statements to write with the upsert before trying INSERT again
 	connected                                                                              atomic.Bool
 	lastErr                                                                                atomic.Pointer[errAt]
 }
@@ -129,12 +129,15 @@ func New(cfg Config, sizes []time.Duration, log *slog.Logger) (*Writer, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, aggSQL: map[time.Duration]string{},
+	w := &Writer{cfg: cfg, log: log, tables: tableNames(cfg.Schema, sizes), sizes: sizes, agg: map[time.Duration]*statement{},
 		conns: make([]*pgx.Conn, cfg.Connections+1), ctl: cfg.Connections, dialect: cfg.Dialect}
-	w.rawSQL = upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"})
-	w.rawInsertSQL, _, _ = strings.Cut(w.rawSQL, " ON CONFLICT ")
+	w.rawSlots = make(chan int, w.ctl)
+	for i := range w.ctl {
+		w.rawSlots <- i
+	}
+	w.raw = newStatement(upsertSQL(w.tables.Raw, rawColumns, []string{"device", "metric", "ts", "month"}, []string{"gateway"}))
 	for _, s := range sizes {
-		w.aggSQL[s] = upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated)
+		w.agg[s] = newStatement(upsertSQL(w.tables.Aggregates[s], aggColumns, []string{"device", "metric", "window_start", "month"}, aggColumnsUpdated))
 	}
 	w.deadSQL = upsertSQL(w.tables.DeadLetters, deadColumns, []string{"kafka_topic", "kafka_partition", "kafka_offset"}, []string{"reason"})
 	w.cpSQL = upsertSQL(w.tables.Checkpoints, []column{{"consumer_group", "text"}, {"kafka_topic", "text"},
@@ -300,8 +303,14 @@ func (w *Writer) noteErr(err error) {
 
 // Close closes the connection.
 func (w *Writer) Close(ctx context.Context) error {
-	w.rawMu.Lock()
-	defer w.rawMu.Unlock()
+	for range w.ctl {
+		<-w.rawSlots // wait for the raw statements in flight
+	}
+	defer func() {
+		for i := range w.ctl {
+			w.rawSlots <- i
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var errs []error
@@ -394,44 +403,51 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 		distinct = append(distinct, i)
 	}
 	w.batchDupes.Add(uint64(len(rows) - len(distinct)))
-	w.rawMu.Lock()
-	defer w.rawMu.Unlock()
-	// Statements of at most BatchSize rows, run Connections at a time (their keys are distinct, so they never
-	// wait for each other's rows).
-	var chunks [][]int
+	// Statements of at most BatchSize rows, each on a free raw connection (their keys are distinct, so they never
+	// wait for each other's rows). A call of few rows still spreads over every connection.
 	per := min(w.cfg.BatchSize, (len(distinct)+w.ctl-1)/w.ctl)
-	for start := 0; start < len(distinct); start += per {
-		chunks = append(chunks, distinct[start:min(start+per, len(distinct))])
-	}
 	rej := map[int]string{}
-	var rmu sync.Mutex
-	var firstErr error
-	for round := 0; round < len(chunks); round += w.ctl {
-		var wg sync.WaitGroup
-		for slot := 0; slot < w.ctl && round+slot < len(chunks); slot++ {
-			chunk := chunks[round+slot]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r, err := w.insertLocked(ctx, slot, chunk, func(idx []int) []any { return rawArgs(rows, idx) })
-				rmu.Lock()
-				defer rmu.Unlock()
-				if err != nil {
-					if firstErr == nil {
-						firstErr = err
-					}
-					return
-				}
-				for i, why := range r {
-					rej[i] = why
-				}
-				w.rawRows.Add(uint64(len(chunk) - len(r)))
-			}()
+	var (
+		rmu      sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	failed := func() bool {
+		rmu.Lock()
+		defer rmu.Unlock()
+		return firstErr != nil
+	}
+	for start := 0; start < len(distinct) && !failed(); start += per {
+		chunk := distinct[start:min(start+per, len(distinct))]
+		var slot int
+		select {
+		case slot = <-w.rawSlots:
+		case <-ctx.Done():
+			rmu.Lock()
+			firstErr = cmp.Or(firstErr, ctx.Err())
+			rmu.Unlock()
+			continue
 		}
-		wg.Wait()
-		if firstErr != nil {
-			return nil, fmt.Errorf("write %d readings to %s: %w", len(distinct), w.tables.Raw, firstErr)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { w.rawSlots <- slot }()
+			r, err := w.insertLocked(ctx, slot, w.raw, chunk, func(idx []int) []any { return rawArgs(rows, idx) })
+			rmu.Lock()
+			defer rmu.Unlock()
+			if err != nil {
+				firstErr = cmp.Or(firstErr, err)
+				return
+			}
+			for i, why := range r {
+				rej[i] = why
+			}
+			w.rawRows.Add(uint64(len(chunk) - len(r)))
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, fmt.Errorf("write %d readings to %s: %w", len(distinct), w.tables.Raw, firstErr)
 	}
 	for i, why := range rej {
 		rejected = append(rejected, Rejected{Index: i, Reason: why})
@@ -443,27 +459,38 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 	return rejected, nil
 }
 
-// conflictUpserts is how many raw statements go straight to the upsert after a plain INSERT met a stored
-// reading: a replay (a restart, a rebalance, a gateway resending) usually spans several batches.
+// statement is the write of one table: the upsert, and the same INSERT without ON CONFLICT, tried first.
+type statement struct {
+	upsert, insert string
+	upsertNext     atomic.Int64 // statements to write with the upsert before trying the INSERT again
+}
+
+func newStatement(upsert string) *statement {
+	insert, _, _ := strings.Cut(upsert, " ON CONFLICT ")
+	return &statement{upsert: upsert, insert: insert}
+}
+
+// conflictUpserts is how many statements of a table go straight to the upsert after a plain INSERT met a stored
+// row: a replay (a restart, a rebalance, a gateway resending) spans several batches, and live windows re-fire.
 const conflictUpserts = 16
 
-// insertLocked writes the raw readings idx (all distinct keys) with a plain INSERT, and with the upsert if that
-// meets a reading already stored or a refused row — or straight with the upsert for a while after such a
-// conflict. The plain INSERT costs PostgreSQL about 30 % less CPU per row than the upsert, whose speculative
-// insertion probes the key first; the upsert alone decides what stays, so the result is the same either way.
+// insertLocked writes the rows idx (all distinct keys) with st's plain INSERT, and with its upsert if that meets
+// a row already stored or a refused row — or straight with the upsert for a while after such a conflict. The
+// plain INSERT costs PostgreSQL about 30 % less CPU per row than the upsert, whose speculative insertion probes
+// the key first; the upsert alone decides what an existing row becomes, so the result is the same either way.
 // PostgreSQL refuses the whole INSERT on a duplicate key (nothing of it stays); CrateDB skips the duplicates and
 // reports a short count. Both lead to the upsert of the whole statement, which settles it idempotently.
-func (w *Writer) insertLocked(ctx context.Context, slot int, idx []int, args func([]int) []any) (map[int]string, error) {
-	if w.upsertNext.Load() > 0 {
-		w.upsertNext.Add(-1)
-		return w.upsertLocked(ctx, slot, w.rawSQL, idx, args)
+func (w *Writer) insertLocked(ctx context.Context, slot int, st *statement, idx []int, args func([]int) []any) (map[int]string, error) {
+	if st.upsertNext.Load() > 0 {
+		st.upsertNext.Add(-1)
+		return w.upsertLocked(ctx, slot, st.upsert, idx, args)
 	}
 	conn, err := w.connLocked(ctx, slot)
 	if err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
-	tag, err := conn.Exec(ctx, w.rawInsertSQL, args(idx)...)
+	tag, err := conn.Exec(ctx, st.insert, args(idx)...)
 	w.writeNanos.Add(uint64(time.Since(t0)))
 	switch {
 	case err == nil && tag.RowsAffected() == int64(len(idx)):
@@ -475,8 +502,8 @@ func (w *Writer) insertLocked(ctx context.Context, slot int, idx []int, args fun
 		return nil, err
 	}
 	w.insertConflicts.Add(1)
-	w.upsertNext.Store(conflictUpserts)
-	return w.upsertLocked(ctx, slot, w.rawSQL, idx, args)
+	st.upsertNext.Store(conflictUpserts)
+	return w.upsertLocked(ctx, slot, st.upsert, idx, args)
 }
 
 // upsertLocked runs stmt over the rows idx (all distinct keys) and bisects on a short count or a data error.
@@ -618,7 +645,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 	last := map[time.Duration]map[aggKey]int{}
 	for i := range aggs {
 		a := &aggs[i]
-		if _, ok := w.aggSQL[a.Size]; !ok {
+		if _, ok := w.agg[a.Size]; !ok {
 			return fmt.Errorf("write aggregate of %s/%s: no table for window size %s", a.Device, a.Metric, a.Size)
 		}
 		m := last[a.Size]
@@ -647,7 +674,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 		idx := bySize[size]
 		for start := 0; start < len(idx); start += w.cfg.BatchSize {
 			end := min(start+w.cfg.BatchSize, len(idx))
-			rej, err := w.upsertLocked(ctx, w.ctl, w.aggSQL[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
+			rej, err := w.insertLocked(ctx, w.ctl, w.agg[size], idx[start:end], func(ix []int) []any { return aggArgs(aggs, ix, now) })
 			if err != nil {
 				return fmt.Errorf("write %d aggregates to %s: %w", end-start, w.tables.Aggregates[size], err)
 			}

@@ -107,6 +107,9 @@ func (c *Config) applyDefaults() {
 	if d.Linger == 0 {
 		d.Linger = cratedb.DefaultLinger
 	}
+	if d.Connections == 0 {
+		d.Connections = cratedb.DefaultConns
+	}
 	if d.Shards == 0 {
 		d.Shards = cratedb.DefaultShards
 	}

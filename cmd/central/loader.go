@@ -121,7 +121,7 @@ func (l *loader) run(ctx context.Context) error {
 // poll waits up to a second for records (so idle windows still fire), then lingers to fill a batch.
 func (l *loader) poll(ctx context.Context) []*kgo.Record {
 	// Up to four sub-batches per poll: process writes them back to back.
-	max := 4 * l.cfg.Database.BatchSize
+	max := 4 * l.subBatch()
 	var recs []*kgo.Record
 	collect := func(pctx context.Context) {
 		f := l.cl.PollRecords(pctx, max-len(recs))
@@ -151,6 +151,12 @@ func (l *loader) poll(ctx context.Context) []*kgo.Record {
 		cancel()
 	}
 	return recs
+}
+
+// subBatch is how many raw readings process gives the writer at a time: a statement of batch_size on each
+// connection.
+func (l *loader) subBatch() int {
+	return l.cfg.Database.BatchSize * max(l.cfg.Database.Connections, 1)
 }
 
 type item struct {
@@ -209,32 +215,44 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 		}
 	}
 	if l.db != nil && len(raws) > 0 {
-		// The raw readings go in sub-batches of batch_size, written one after the other by a goroutine, while
-		// this one gives each written sub-batch to the windows and writes what they fire (on the writer's other
-		// connection): the database keeps writing raw rows while the windows work. A reading enters the windows
-		// only once its raw row is in (a row the database refuses must not be counted).
+		// The raw readings go in sub-batches (a statement of batch_size per connection), two in flight, so a
+		// sub-batch's statements take the connections the one before frees; this goroutine gives each written
+		// sub-batch, in order, to the windows and writes what they fire (on the writer's other connection): the
+		// database keeps writing raw rows while the windows work. A reading enters the windows only once its raw
+		// row is in (a row the database refuses must not be counted).
 		type result struct {
 			rej []cratedb.Rejected
 			err error
 		}
-		sub := l.cfg.Database.BatchSize
+		sub := l.subBatch()
 		nsub := (len(raws) + sub - 1) / sub
-		results := make(chan result, nsub)
+		results := make([]chan result, nsub)
+		for k := range results {
+			results[k] = make(chan result, 1)
+		}
 		wctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for lo := 0; lo < len(raws); lo += sub {
-				var r result
-				r.err = l.retryDB(wctx, "write readings", func() (err error) {
-					r.rej, err = l.db.WriteRaw(wctx, raws[lo:min(lo+sub, len(raws))])
-					return err
-				})
-				results <- r
-				if r.err != nil {
+			inFlight := make(chan struct{}, 2)
+			for k := range nsub {
+				select {
+				case inFlight <- struct{}{}:
+				case <-wctx.Done():
 					return
 				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-inFlight }()
+					var r result
+					r.err = l.retryDB(wctx, "write readings", func() (err error) {
+						r.rej, err = l.db.WriteRaw(wctx, raws[k*sub:min((k+1)*sub, len(raws))])
+						return err
+					})
+					results[k] <- r
+				}()
 			}
 		}()
 		defer func() {
@@ -242,9 +260,14 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 			wg.Wait()
 		}()
 		next := 0 // items before next are in the windows
-		for lo := 0; lo < len(raws); lo += sub {
+		for k, lo := 0, 0; lo < len(raws); k, lo = k+1, lo+sub {
 			hi := min(lo+sub, len(raws))
-			r := <-results
+			var r result
+			select {
+			case r = <-results[k]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			if r.err != nil {
 				return r.err
 			}

@@ -80,7 +80,7 @@ func (m *metrics) addStats(win func() window.Stats, db func() cratedb.Stats) {
 	}
 	cf("database_short_counts_total", "Statements whose affected row count was below the rows sent (a row skipped by the database).",
 		func() float64 { return float64(db().ShortCounts) })
-	cf("database_insert_conflicts_total", "Raw statements whose plain INSERT met readings already stored (a replay) and that were written with the upsert instead.",
+	cf("database_insert_conflicts_total", "Statements whose plain INSERT met rows already stored (a replayed reading, a re-fired window) and that were written with the upsert instead.",
 		func() float64 { return float64(db().InsertConflicts) })
 	cf("database_rows_rejected_total", "Rows the database refused for good after bisecting a batch.", func() float64 { return float64(db().Rejected) })
 	cf("database_write_seconds_total", "Time spent in write statements.", func() float64 { return db().WriteSeconds })
