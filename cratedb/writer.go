@@ -60,15 +60,13 @@ type Rejected struct {
 
 // Stats is a snapshot of the writer's counters since New.
 type Stats struct {
-	RawRows       uint64 // distinct readings upserted (a reading written twice counts twice)
-	BatchDupes    uint64 // readings dropped before writing because their identity was already in the batch
-	AggregateRows uint64 // aggregate rows upserted
-	DeadLetters   uint64 // dead-letter rows upserted
-	Rejected      uint64 // rows refused by the database for good (raw readings and aggregates)
-	ShortCounts   uint64 // statements whose affected row count was below the rows sent
-	// InsertConflicts counts statements whose plain INSERT met a row already stored (a replayed reading, a
-	// re-fired window) or a refused row, and that were then written with the upsert.
-	InsertConflicts uint64
+	RawRows         uint64  // distinct readings written (a reading written twice counts twice)
+	BatchDupes      uint64  // readings dropped before writing because their identity was already in the batch
+	AggregateRows   uint64  // aggregate rows written
+	DeadLetters     uint64  // dead-letter rows upserted
+	Rejected        uint64  // rows refused by the database for good (raw readings and aggregates)
+	ShortCounts     uint64  // statements whose affected row count was below the rows sent
+	InsertConflicts uint64  // plain INSERTs that met a stored row (a replay, a re-fired window) and went to the upsert
 	Errors          uint64  // statements that failed (connection lost, server error)
 	Statements      uint64  // statements that succeeded
 	WriteSeconds    float64 // time spent in write statements, cumulative
@@ -350,9 +348,8 @@ func (w *Writer) Stats() Stats {
 	s := Stats{
 		RawRows: w.rawRows.Load(), BatchDupes: w.batchDupes.Load(), AggregateRows: w.aggRows.Load(),
 		DeadLetters: w.deadRows.Load(), Rejected: w.rejected.Load(), ShortCounts: w.shortCounts.Load(),
-		InsertConflicts: w.insertConflicts.Load(),
-		Errors:          w.errs.Load(), Statements: w.stmts.Load(), WriteSeconds: float64(w.writeNanos.Load()) / 1e9,
-		Connected: w.connected.Load(),
+		InsertConflicts: w.insertConflicts.Load(), Errors: w.errs.Load(), Statements: w.stmts.Load(),
+		WriteSeconds: float64(w.writeNanos.Load()) / 1e9, Connected: w.connected.Load(),
 	}
 	if e := w.lastErr.Load(); e != nil {
 		s.LastErrorTime, s.LastError = e.t, e.msg

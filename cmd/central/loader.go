@@ -120,7 +120,7 @@ func (l *loader) run(ctx context.Context) error {
 
 // poll waits up to a second for records (so idle windows still fire), then lingers to fill a batch.
 func (l *loader) poll(ctx context.Context) []*kgo.Record {
-	// Up to four sub-batches per poll: process writes them back to back.
+	// Up to four sub-batches per poll: process keeps two of them in flight.
 	max := 4 * l.subBatch()
 	var recs []*kgo.Record
 	collect := func(pctx context.Context) {
