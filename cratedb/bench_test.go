@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/pgtest"
 )
 
 func benchRows(n int) []Raw {
@@ -36,7 +37,7 @@ func BenchmarkWriteRaw(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			n := max(b.N, 100000) // enough rows for a steady state, whatever -benchtime says
 			rows := benchRows(n)
-			dbURL := testDB(b)
+			dbURL := pgtest.NewDB(b, "")
 			w, err := New(Config{URL: fieldgate.Secret(dbURL), Dialect: Postgres, CreateSchema: true, BatchSize: 5000, Connections: max(c.conns, 1)}, []time.Duration{time.Minute}, nil)
 			if err != nil {
 				b.Fatal(err)

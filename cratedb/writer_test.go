@@ -2,14 +2,11 @@ package cratedb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden schema files in testdata/")
@@ -131,51 +129,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// testDB creates a database with a random name on the server named by FIELDGATE_TEST_POSTGRES, drops it at the
-// end of the test, and returns its URL.
-func testDB(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("FIELDGATE_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("FIELDGATE_TEST_POSTGRES is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("FIELDGATE_TEST_POSTGRES is set but the server does not answer: %v", err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "fg_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Logf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Logf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 func newTestWriter(t *testing.T, batch int) (*Writer, *pgx.Conn) {
 	t.Helper()
-	dbURL := testDB(t)
+	dbURL := pgtest.NewDB(t, "")
 	w, err := New(Config{URL: fieldgate.Secret(dbURL), Dialect: Postgres, CreateSchema: true, BatchSize: batch}, sizes, nil)
 	if err != nil {
 		t.Fatal(err)

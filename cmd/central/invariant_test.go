@@ -11,15 +11,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +33,7 @@ import (
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/internal/pgtest"
 	"github.com/fieldgate/fieldgate/window"
 )
 
@@ -370,48 +368,10 @@ func (h *harness) count(q string, args ...any) int64 {
 	return n
 }
 
-// testDB creates a database with a random name on FIELDGATE_TEST_POSTGRES (or base) and drops it at the end.
-func testDB(t testing.TB, base string) string {
-	t.Helper()
-	if base == "" {
-		base = os.Getenv("FIELDGATE_TEST_POSTGRES")
-	}
-	if base == "" {
-		t.Skip("FIELDGATE_TEST_POSTGRES is not set")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at FIELDGATE_TEST_POSTGRES does not answer: %v", err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "fg_central_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if c, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
-
 // ---- scenarios ----------------------------------------------------------------------------------------------
 
 func TestInvariantInOrder(t *testing.T) {
-	h := newHarness(t, 4, testDB(t, ""))
+	h := newHarness(t, 4, pgtest.NewDB(t, ""))
 	h.start("a", h.config("g"))
 	h.produce(stream(6, 90, h.base, time.Second, "line1"))
 	// Hostile records among them: undecodable, and a version this build does not know.
@@ -430,7 +390,7 @@ func TestInvariantInOrder(t *testing.T) {
 }
 
 func TestInvariantShuffled(t *testing.T) {
-	h := newHarness(t, 3, testDB(t, ""))
+	h := newHarness(t, 3, pgtest.NewDB(t, ""))
 	h.start("a", h.config("g"))
 	// Live data (event time up to now), so windows also fire early and are superseded by their final firing.
 	rs := stream(5, 120, time.Now().UTC().Add(-30*time.Second), 250*time.Millisecond, "line2")
@@ -442,7 +402,7 @@ func TestInvariantShuffled(t *testing.T) {
 }
 
 func TestInvariantLate(t *testing.T) {
-	h := newHarness(t, 2, testDB(t, ""))
+	h := newHarness(t, 2, pgtest.NewDB(t, ""))
 	var lp *loader
 	testHook = func(l *loader) { lp = l }
 	defer func() { testHook = nil }()
@@ -460,7 +420,7 @@ func TestInvariantLate(t *testing.T) {
 }
 
 func TestInvariantReplay(t *testing.T) {
-	h := newHarness(t, 4, testDB(t, ""))
+	h := newHarness(t, 4, pgtest.NewDB(t, ""))
 	var lp *loader
 	testHook = func(l *loader) { lp = l }
 	defer func() { testHook = nil }()
@@ -488,7 +448,7 @@ func TestInvariantKill9(t *testing.T) {
 	// committed offset is held back by the slow devices' open windows while windows of the fast devices at
 	// those offsets are already final. A replay without the window checkpoint would rebuild those from their
 	// tail and overwrite their rows with partial aggregates.
-	h := newHarness(t, 1, testDB(t, ""))
+	h := newHarness(t, 1, pgtest.NewDB(t, ""))
 	cfg := h.config("g")
 	child := h.startChild(cfg)
 	rs := interleave(stream(4, 600, h.base.Add(30*time.Second), 200*time.Millisecond, "line5"),
@@ -518,7 +478,7 @@ func TestInvariantRebalance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for group rebalances")
 	}
-	h := newHarness(t, 6, testDB(t, ""))
+	h := newHarness(t, 6, pgtest.NewDB(t, ""))
 	cfg := h.config("g")
 	h.start("a", cfg)
 	h.produce(stream(12, 40, h.base, 250*time.Millisecond, "line6"))
@@ -532,7 +492,7 @@ func TestInvariantRebalance(t *testing.T) {
 }
 
 func TestInvariantRejectedRow(t *testing.T) {
-	h := newHarness(t, 2, testDB(t, ""))
+	h := newHarness(t, 2, pgtest.NewDB(t, ""))
 	if _, err := h.check.Exec(context.Background(), "ALTER TABLE readings ADD CONSTRAINT sane CHECK (value IS NULL OR value = 'NaN' OR value < 1e6)"); err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +525,7 @@ func TestInvariantPostgresRestart(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	pg := startPostgres(t, bin)
-	h := newHarness(t, 4, testDB(t, pg.url))
+	h := newHarness(t, 4, pgtest.NewDB(t, pg.url))
 	h.start("a", h.config("g"))
 	h.produce(stream(6, 100, h.base, 500*time.Millisecond, "line8"))
 	deadline := time.Now().Add(20 * time.Second)
