@@ -260,8 +260,8 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 			wg.Wait()
 		}()
 		next := 0 // items before next are in the windows
-		for k, lo := 0, 0; lo < len(raws); k, lo = k+1, lo+sub {
-			hi := min(lo+sub, len(raws))
+		for k := range nsub {
+			lo, hi := k*sub, min((k+1)*sub, len(raws))
 			var r result
 			select {
 			case r = <-results[k]:
