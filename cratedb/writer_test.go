@@ -234,11 +234,10 @@ func TestWriteRawIntegration(t *testing.T) {
 		t.Error("int value not kept exactly in value_text")
 	}
 	s := w.Stats()
-	// The replay's 8 readings went as 3 statements of at most 3 rows: those of the first round (one per
-	// connection) met the stored readings with their plain INSERT and went through the upsert; any later one
-	// went straight to the upsert.
-	conflicts := uint64(min(w.Config().Connections, 3))
-	if s.RawRows != 16 || s.BatchDupes != 4 || s.ShortCounts != 0 || s.InsertConflicts != conflicts || !s.Connected {
+	// The replay's 8 readings went as 3 statements of at most 3 rows, each on a free connection. The first met
+	// the stored readings with its plain INSERT and went through the upsert; so did any other that started before
+	// that conflict was recorded, and the rest went straight to the upsert.
+	if s.RawRows != 16 || s.BatchDupes != 4 || s.ShortCounts != 0 || s.InsertConflicts < 1 || s.InsertConflicts > 3 || !s.Connected {
 		t.Errorf("stats %+v", s)
 	}
 }
