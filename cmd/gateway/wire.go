@@ -32,6 +32,7 @@ func mqttConnected(s mqtt.Stats) bool { return s.Connected }
 func inputMetrics(e emitter, in *input, l []string) {
 	switch s := in.stats().(type) {
 	case mqtt.Stats:
+		e.gauge("mqtt_subscribed", "1 while the broker has confirmed every subscription on the current connection.", b2f(s.Subscribed), l...)
 		e.counter("mqtt_connects_total", "Connections to the broker established (first and reconnects).", s.Connects, l...)
 		e.counter("mqtt_connection_losses_total", "Connections lost, or dropped on purpose after a failed commit.", s.ConnectionLosses, l...)
 		e.counter("mqtt_subscribe_errors_total", "Subscriptions the broker refused or did not confirm.", s.SubscribeErrors, l...)

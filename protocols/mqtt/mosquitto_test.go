@@ -91,8 +91,7 @@ func TestMosquittoKilledAndRestarted(t *testing.T) {
 	waitFor(t, 15*time.Second, "the source to notice", func() bool { return !r.src.Stats().Connected })
 	time.Sleep(500 * time.Millisecond) // down for a while: reconnect attempts fail and back off
 	mq.start()
-	waitFor(t, 30*time.Second, "the reconnect", func() bool { st := r.src.Stats(); return st.Connected && st.Connects >= 2 })
-	time.Sleep(300 * time.Millisecond) // the SUBSCRIBE follows the CONNACK
+	waitFor(t, 30*time.Second, "the reconnect", func() bool { st := r.src.Stats(); return st.Subscribed && st.Connects >= 2 })
 	pub2 := newPublisher(t, mq.url)
 	pub2.publish(topic, func(i int) []byte { return telemetry(50 + i) }, 50)
 	waitFor(t, 30*time.Second, "the 50 messages after the restart", func() bool { n, _ := sk.count(); return n >= 300 })

@@ -76,7 +76,7 @@ type Source struct {
 	subs   []Subscription
 	ran    atomic.Bool
 
-	connected                        atomic.Bool
+	connected, subscribed            atomic.Bool
 	connects, losses, subscribeErrs  atomic.Uint64
 	messages, redelivered, readings  atomic.Uint64
 	deadLetters, emitErrs, rejectErr atomic.Uint64
@@ -93,6 +93,7 @@ type subCounters struct {
 // Stats is a snapshot of a Source's counters, all cumulative since New.
 type Stats struct {
 	Connected        bool   // the client holds a connection to the broker now
+	Subscribed       bool   // the broker confirmed every subscription on the current connection
 	Connects         uint64 // connections established (first and reconnects)
 	ConnectionLosses uint64 // connections lost or dropped on purpose after a failed commit
 	SubscribeErrors  uint64 // subscriptions the broker refused or did not confirm
@@ -144,7 +145,7 @@ func (s *Source) Name() string { return s.cfg.Name }
 // Stats returns a snapshot of the counters. It is safe to call at any time, concurrently with Run.
 func (s *Source) Stats() Stats {
 	st := Stats{
-		Connected: s.connected.Load(), Connects: s.connects.Load(), ConnectionLosses: s.losses.Load(),
+		Connected: s.connected.Load(), Subscribed: s.subscribed.Load(), Connects: s.connects.Load(), ConnectionLosses: s.losses.Load(),
 		SubscribeErrors: s.subscribeErrs.Load(), Messages: s.messages.Load(), Redelivered: s.redelivered.Load(),
 		Readings: s.readings.Load(), DeadLetters: s.deadLetters.Load(), EmitErrors: s.emitErrs.Load(),
 		RejectErrors: s.rejectErr.Load(), AckedMessages: s.acked.Load(), Batches: s.batches.Load(),
@@ -166,7 +167,7 @@ var errCommit = errors.New("commit failed")
 // Run connects, subscribes and delivers readings through emit until ctx ends, then returns nil. It reconnects by
 // itself after a lost connection or a failed commit (see the package doc). It returns an error only for what
 // retrying cannot fix: TLS files that cannot be read. Run may be called once; it leaves no goroutine of its own
-// behind (paho's may take up to a quarter second to wind down after the disconnect).
+// behind (paho's may take up to disconnectQuiesce to wind down after the disconnect).
 func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("mqtt: Run called twice")
@@ -210,6 +211,11 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 	}
 }
 
+// disconnectQuiesce bounds how long a session's end waits for paho to write what is queued (the last
+// acknowledgements, then DISCONNECT). It normally takes well under a millisecond; on a starved CPU an
+// acknowledgement cut off here is only a redelivery after the restart.
+const disconnectQuiesce = 1000 // milliseconds
+
 type inbound struct {
 	msg paho.Message
 	at  time.Time
@@ -234,7 +240,8 @@ func (s *Source) session(ctx context.Context, tlsCfg *tls.Config, w *worker) (co
 	client := paho.NewClient(s.options(tlsCfg, handler))
 	defer func() {
 		close(done) // unblock the handler, so paho's router can stop
-		client.Disconnect(250)
+		client.Disconnect(disconnectQuiesce)
+		s.subscribed.Store(false)
 		if s.connected.Swap(false) && errors.Is(err, errCommit) {
 			s.losses.Add(1)
 		}
@@ -285,12 +292,14 @@ func (s *Source) options(tlsCfg *tls.Config, handler paho.MessageHandler) *paho.
 	o.SetDefaultPublishHandler(handler)
 	o.SetResumeSubs(false)
 	o.SetOnConnectHandler(func(c paho.Client) {
+		s.subscribed.Store(false)
 		s.connected.Store(true)
 		s.connects.Add(1)
 		s.subscribe(c)
 	})
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		s.connected.Store(false)
+		s.subscribed.Store(false)
 		s.losses.Add(1)
 		s.log.Warn("mqtt connection lost; reconnecting", "broker", s.cfg.Broker, "err", err)
 	})
@@ -317,12 +326,15 @@ func (s *Source) subscribe(c paho.Client) {
 		return
 	}
 	if st, ok := tok.(*paho.SubscribeToken); ok {
+		refused := false
 		for filter, code := range st.Result() {
 			if code == 0x80 {
+				refused = true
 				s.subscribeErrs.Add(1)
 				s.log.Error("mqtt broker refused the subscription (check its ACL)", "broker", s.cfg.Broker, "filter", filter)
 			}
 		}
+		s.subscribed.Store(!refused && s.connected.Load())
 	}
 	s.log.Info("mqtt connected and subscribed", "broker", redactURL(s.cfg.Broker), "client_id", s.cfg.ClientID, "filters", len(filters))
 }
