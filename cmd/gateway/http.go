@@ -20,7 +20,8 @@ import (
 //	/healthz     200 while the process serves HTTP: for a liveness probe or a watchdog
 //	/readyz      200 "ready" when the gateway is collecting, else 503 with the reasons, one per line:
 //	             the buffer is unhealthy (disk full, write errors: readings cannot be committed, so inputs stop
-//	             acknowledging), or no input is connected (every input failed or lost its connection).
+//	             acknowledging), or no input is connected (every input failed or lost its connection; an
+//	             MQTT input counts once the broker has confirmed its subscriptions).
 //	             Kafka being unreachable does not make the gateway unready: that is what the buffer is for;
 //	             watch fieldgate_buffer_oldest_age_seconds for it.
 //	/api/status  JSON: gateway, readiness, sources (state, counters, own stats), devices (last reading time),

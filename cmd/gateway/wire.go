@@ -26,7 +26,9 @@ func maxBytes(cfg *Config) buffer.ByteSize {
 	return buffer.DefaultMaxBytes
 }
 
-func mqttConnected(s mqtt.Stats) bool { return s.Connected }
+// mqttConnected is what /readyz and /api/status call connected for an MQTT input: subscribed, not only
+// connected, since a connection whose subscriptions the broker refused delivers nothing.
+func mqttConnected(s mqtt.Stats) bool { return s.Connected && s.Subscribed }
 
 // inputMetrics writes the protocol's own counters of one input.
 func inputMetrics(e emitter, in *input, l []string) {

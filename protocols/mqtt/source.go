@@ -325,8 +325,8 @@ func (s *Source) subscribe(c paho.Client) {
 		s.log.Error("mqtt subscribe failed", "broker", s.cfg.Broker, "err", err)
 		return
 	}
+	refused := false
 	if st, ok := tok.(*paho.SubscribeToken); ok {
-		refused := false
 		for filter, code := range st.Result() {
 			if code == 0x80 {
 				refused = true
@@ -334,8 +334,11 @@ func (s *Source) subscribe(c paho.Client) {
 				s.log.Error("mqtt broker refused the subscription (check its ACL)", "broker", s.cfg.Broker, "filter", filter)
 			}
 		}
-		s.subscribed.Store(!refused && s.connected.Load())
 	}
+	if refused {
+		return
+	}
+	s.subscribed.Store(s.connected.Load())
 	s.log.Info("mqtt connected and subscribed", "broker", redactURL(s.cfg.Broker), "client_id", s.cfg.ClientID, "filters", len(filters))
 }
 

@@ -22,6 +22,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -86,8 +87,14 @@ func startMochi(t *testing.T, port int) string {
 
 func newMochi(t *testing.T, port int) *mochi.Server {
 	t.Helper()
+	return newMochiWith(t, port, new(auth.AllowHook))
+}
+
+// newMochiWith starts an in-process broker whose hook decides who may connect, publish and subscribe.
+func newMochiWith(t *testing.T, port int, hook mochi.Hook) *mochi.Server {
+	t.Helper()
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+	if err := srv.AddHook(hook, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: fmt.Sprintf("127.0.0.1:%d", port)})); err != nil {
@@ -210,7 +217,16 @@ type running struct {
 	done   chan error
 }
 
+// start runs a source and waits until it is subscribed.
 func start(t *testing.T, cfg Config, sk *sink) *running {
+	t.Helper()
+	r := run(t, cfg, sk)
+	waitFor(t, 15*time.Second, "the source to connect and subscribe", func() bool { return r.src.Stats().Subscribed })
+	return r
+}
+
+// run runs a source until the test ends or stop is called.
+func run(t *testing.T, cfg Config, sk *sink) *running {
 	t.Helper()
 	src, err := New(cfg, testLogger(t), sk.reject)
 	if err != nil {
@@ -220,7 +236,6 @@ func start(t *testing.T, cfg Config, sk *sink) *running {
 	r := &running{src: src, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- src.Run(ctx, sk.emit) }()
 	t.Cleanup(func() { r.stop(t) })
-	waitFor(t, 15*time.Second, "the source to connect and subscribe", func() bool { return src.Stats().Subscribed })
 	return r
 }
 
@@ -571,6 +586,29 @@ func TestStaleSubscriptionOfOldConfigBecomesDeadLetter(t *testing.T) {
 				t.Errorf("dead letter = %+v", dead[0])
 			}
 		})
+	}
+}
+
+// denySubscribeHook lets every client connect and publish, and refuses every subscription (an ACL).
+type denySubscribeHook struct{ mochi.HookBase }
+
+func (h *denySubscribeHook) ID() string { return "deny-subscribe" }
+func (h *denySubscribeHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+func (h *denySubscribeHook) OnConnectAuthenticate(*mochi.Client, packets.Packet) bool { return true }
+func (h *denySubscribeHook) OnACLCheck(_ *mochi.Client, _ string, write bool) bool    { return write }
+
+// A refused subscription leaves the source connected but not subscribed (what /readyz and the mqtt_subscribed
+// gauge show), and is counted.
+func TestRefusedSubscription(t *testing.T) {
+	port := freePort(t)
+	srv := newMochiWith(t, port, new(denySubscribeHook))
+	defer srv.Close()
+	r := run(t, testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", port), uniq("acl")), &sink{})
+	waitFor(t, 15*time.Second, "the refusal", func() bool { return r.src.Stats().SubscribeErrors >= 1 })
+	if st := r.src.Stats(); !st.Connected || st.Subscribed {
+		t.Errorf("stats after a refused subscription: %+v", st)
 	}
 }
 
