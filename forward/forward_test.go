@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -250,16 +250,6 @@ func produceErrors(req *kmsg.ProduceRequest, hit func(records []byte) bool, code
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, any
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // --- tests -----------------------------------------------------------------------------------------------------
@@ -545,7 +535,7 @@ func TestCancelWhileBrokerSlow(t *testing.T) {
 
 // The broker dies mid-stream and comes back on the same port with its data: every reading lands, in order.
 func TestBrokerRestart(t *testing.T) {
-	port, dir := freePort(t), t.TempDir()
+	port, dir := testutil.FreePort(t), t.TempDir()
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.Ports(port), kfake.DataDir(dir)}
 	c, err := kfake.NewCluster(append(opts, kfake.SeedTopics(2, testTopic))...)
 	if err != nil {
@@ -582,7 +572,7 @@ func TestCancelWhileBrokerDown(t *testing.T) {
 	before := runtime.NumGoroutine()
 	l := newMemLog()
 	fill(t, l, 100, 3, nil)
-	cfg := testConfig([]string{fmt.Sprintf("127.0.0.1:%d", freePort(t))})
+	cfg := testConfig([]string{fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))})
 	cfg.ProduceTimeout = 30 * time.Second
 	f, _ := newTestForwarder(t, cfg)
 	stop := start(t, f, l)

@@ -5,13 +5,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/fieldgate/fieldgate/window"
 )
 
@@ -208,32 +207,6 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Without a database the service prints each closed window as one line, and commits offsets.
 func TestDemoMode(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "fieldgate.readings"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
@@ -258,12 +231,12 @@ func TestDemoMode(t *testing.T) {
 	}
 	cfg := &Config{Kafka: KafkaConfig{Brokers: c.ListenAddrs(), Group: "demo", SessionTimeout: 3 * time.Second, CommitInterval: 100 * time.Millisecond},
 		Windows: window.Config{Sizes: []time.Duration{10 * time.Second, time.Minute}, OutOfOrderness: time.Second, AllowedLateness: time.Second, IdleTimeout: time.Second},
-		HTTP:    HTTPConfig{Listen: freeAddr(t)}}
+		HTTP:    HTTPConfig{Listen: testutil.FreeAddr(t)}}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler), out) }()

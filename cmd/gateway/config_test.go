@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden .err files of testdata/bad")
@@ -255,7 +257,7 @@ func FuzzParseConfig(f *testing.F) {
 
 // The commissioning commands' argument handling (the protocol packages test the reads and browses themselves).
 func TestCommissioningCLI(t *testing.T) {
-	closed := freePort(t)
+	closed := testutil.FreePort(t)
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "gw.yaml")
 	raw, err := os.ReadFile("testdata/good/all_inputs.yaml")

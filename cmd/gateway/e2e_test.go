@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // Every reading published at QoS 1 lands in Kafka once, in per-device order, with its values and timestamps;
@@ -386,8 +387,8 @@ func parseMetrics(body string) map[string]float64 {
 // cleanly on SIGTERM; a bad configuration exits 2 naming file, line and field. No broker is needed: the inputs
 // and Kafka point at closed ports (the gateway keeps retrying them).
 func TestProcessLifecycle(t *testing.T) {
-	closedMQTT := "tcp://127.0.0.1:" + strconv.Itoa(freePort(t))
-	closedKafka := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	closedMQTT := "tcp://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	closedKafka := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	env := writeGatewayConfig(t, closedMQTT, closedKafka)
 	gw := env.start()
 	deadline := time.Now().Add(15 * time.Second)
@@ -419,7 +420,7 @@ func TestProcessLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := filepath.Join(t.TempDir(), "second.yaml")
-	newListen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	newListen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	if err := os.WriteFile(second, []byte(strings.Replace(string(raw), env.httpAddr, newListen, 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}

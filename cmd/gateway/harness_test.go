@@ -5,7 +5,6 @@ package main
 // again on the same port), a paho publisher counting PUBACKs, and a kgo consumer reading what landed.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 const e2eTopic = "fieldgate.readings"
@@ -68,16 +68,6 @@ func gatewayBinary(t *testing.T) string {
 	return binPath
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func waitPort(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -110,7 +100,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 		t.Skip("FIELDGATE_TEST_MOSQUITTO (path of the mosquitto binary) is not set")
 	}
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest file %s\n",
 		port, dir, filepath.Join(dir, "mosquitto.log"))
 	if os.Geteuid() == 0 {
@@ -146,7 +136,7 @@ func startBroker(t *testing.T) string {
 	if os.Getenv("FIELDGATE_TEST_MOSQUITTO") != "" {
 		return startMosquitto(t).url
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		t.Fatal(err)
@@ -173,7 +163,7 @@ type kafka struct {
 
 func startKafka(t *testing.T) *kafka {
 	t.Helper()
-	k := &kafka{t: t, port: freePort(t), dir: t.TempDir()}
+	k := &kafka{t: t, port: testutil.FreePort(t), dir: t.TempDir()}
 	k.start()
 	t.Cleanup(k.stop)
 	return k
@@ -220,7 +210,7 @@ func writeGatewayConfig(t *testing.T, mqttURL, kafkaAddr string) *gatewayEnv {
 	t.Helper()
 	dir := t.TempDir()
 	env := &gatewayEnv{t: t, dir: dir, cfgPath: filepath.Join(dir, "gateway.yaml"),
-		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}
 	cfg := fmt.Sprintf(`gateway_id: e2e-gw
 state_dir: %s
 log: {level: info, format: text}
@@ -249,32 +239,15 @@ mqtt:
 type gatewayProc struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testutil.SyncBuffer
 	done chan struct{}
 	code int
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // start runs `gateway run -config` as a child process; its output is logged when the test fails.
 func (e *gatewayEnv) start() *gatewayProc {
 	e.t.Helper()
-	p := &gatewayProc{t: e.t, out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &gatewayProc{t: e.t, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(gatewayBinary(e.t), "run", "-config", e.cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // These tests use a third-party server: modbus-serial's ServerTCP (scripts/npm/modbus-server.js), whose register
@@ -42,7 +43,7 @@ func startNPM(t *testing.T, args ...string) string {
 	if dir == "" {
 		t.Skip("FIELDGATE_TEST_NPM_DIR is not set")
 	}
-	return startNPMAt(t, dir, freeAddr(t), args...)
+	return startNPMAt(t, dir, testutil.FreeAddr(t), args...)
 }
 
 func startNPMAt(t *testing.T, dir, addr string, args ...string) string {
@@ -175,7 +176,7 @@ func TestNPMServerRestart(t *testing.T) {
 	if dir == "" {
 		t.Skip("FIELDGATE_TEST_NPM_DIR is not set")
 	}
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
 	first := exec.Command("node", filepath.Join(dir, "modbus-server.js"), "--port", port)
 	if err := first.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 func TestReadOnce(t *testing.T) {
@@ -92,7 +93,7 @@ func TestRunReadCommand(t *testing.T) {
 			t.Errorf("%q: %v, want a usage error", args, err)
 		}
 	}
-	if err := RunReadCommand(context.Background(), []string{"-address", freeAddr(t)}, &out); err == nil || errors.Is(err, ErrUsage) {
+	if err := RunReadCommand(context.Background(), []string{"-address", testutil.FreeAddr(t)}, &out); err == nil || errors.Is(err, ErrUsage) {
 		t.Errorf("connection refused: %v, want a read failure", err)
 	}
 }

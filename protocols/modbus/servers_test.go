@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/simonvetter/modbus"
 )
 
@@ -74,7 +75,7 @@ func (im *image) HandleInputRegisters(r *modbus.InputRegistersRequest) ([]uint16
 // startImageServer serves im over Modbus TCP on a free loopback port and returns host:port.
 func startImageServer(t testing.TB, im *image) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	srv, err := modbus.NewServer(&modbus.ServerConfiguration{URL: "tcp://" + addr, Timeout: time.Minute, MaxClients: 10, Logger: log.New(io.Discard, "", 0)}, im)
 	if err != nil {
 		t.Fatal(err)
@@ -83,17 +84,6 @@ func startImageServer(t testing.TB, im *image) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
-	return addr
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
 	return addr
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 func fixtureConfig(addr string) Config {
@@ -287,7 +288,7 @@ func TestSeparateConnectionsAreIndependent(t *testing.T) {
 // TestConnectionRefusedBacksOff: nothing listens; the source reports Bad readings with StatusConnection and
 // retries with a growing delay instead of hammering.
 func TestConnectionRefusedBacksOff(t *testing.T) {
-	s, err := New(Config{Name: "c", Address: freeAddr(t), BackoffMin: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
+	s, err := New(Config{Name: "c", Address: testutil.FreeAddr(t), BackoffMin: 50 * time.Millisecond, BackoffMax: 400 * time.Millisecond,
 		Devices: []Device{{Name: "d", Groups: []Group{{Interval: 20 * time.Millisecond, Tags: []Tag{{Name: "x", Address: 0}}}}}}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/simonvetter/modbus"
 )
 
@@ -80,7 +81,7 @@ func TestTLS(t *testing.T) {
 	c := makeCerts(t)
 	im := &image{}
 	im.fill()
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	srv, err := modbus.NewServer(&modbus.ServerConfiguration{URL: "tcp+tls://" + addr, Timeout: time.Minute, MaxClients: 4,
 		TLSServerCert: &c.server, TLSClientCAs: c.caPool, Logger: log.New(io.Discard, "", 0)}, im)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // ownMosquitto is a private Mosquitto started by the test (FIELDGATE_TEST_MOSQUITTO names the binary), with
@@ -28,7 +30,7 @@ func startOwnMosquitto(t *testing.T) *ownMosquitto {
 		t.Skip("FIELDGATE_TEST_MOSQUITTO (path of the mosquitto binary) is not set")
 	}
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nuser root\nlog_dest file %s\n",
 		port, dir, filepath.Join(dir, "mosquitto.log"))

@@ -25,6 +25,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // The tests below run against every broker brokers() returns: always an in-process mochi broker (the hermetic
@@ -43,7 +44,7 @@ type testBroker struct {
 
 func brokers(t *testing.T) []testBroker {
 	t.Helper()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := newMochi(t, port)
 	t.Cleanup(func() { srv.Close() })
 	bs := []testBroker{{"mochi", fmt.Sprintf("tcp://127.0.0.1:%d", port), false, srv}}
@@ -65,16 +66,6 @@ func (b testBroker) stop(t *testing.T, r *running) {
 			return ok && cl.Closed()
 		})
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startMochi runs an in-process broker on port until the test ends, and returns its URL.
@@ -602,7 +593,7 @@ func (h *denySubscribeHook) OnACLCheck(_ *mochi.Client, _ string, write bool) bo
 // A refused subscription leaves the source connected but not subscribed (what /readyz and the mqtt_subscribed
 // gauge show), and is counted.
 func TestRefusedSubscription(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := newMochiWith(t, port, new(denySubscribeHook))
 	defer srv.Close()
 	r := run(t, testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", port), uniq("acl")), &sink{})
@@ -615,7 +606,7 @@ func TestRefusedSubscription(t *testing.T) {
 // TestReconnectAfterBrokerRestart restarts an in-process broker that forgets every session, so only the
 // resubscription in OnConnect brings the messages back.
 func TestReconnectAfterBrokerRestart(t *testing.T) {
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := newMochi(t, port)
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	prefix := uniq("restart")
@@ -698,7 +689,7 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 // Goroutines are told apart by their stacks, not counted: the in-process broker and other tests' clients start and
 // end theirs on their own schedule.
 func TestRunLeavesNoGoroutine(t *testing.T) {
-	url := startMochi(t, freePort(t))
+	url := startMochi(t, testutil.FreePort(t))
 	sk := &sink{}
 	r := start(t, testConfig(url, uniq("leak")), sk)
 	r.stop(t)
@@ -708,7 +699,7 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 	waitNoSourceGoroutine(t)
 
 	// Also when the broker is not there at all: Run keeps trying and returns on cancel.
-	cfg := testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), uniq("down"))
+	cfg := testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t)), uniq("down"))
 	src, err := New(cfg, testLogger(t), sk.reject)
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // testCA writes a CA certificate to dir and returns a server certificate for 127.0.0.1 signed by it.
@@ -59,7 +60,7 @@ func TestTLSAndCredentials(t *testing.T) {
 	dir := t.TempDir()
 	caFile, serverCert := testCA(t, dir, "good")
 	otherCA, _ := testCA(t, dir, "other")
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	err := srv.AddHook(new(auth.Hook), &auth.Options{Ledger: &auth.Ledger{Auth: auth.AuthRules{
 		{Username: "gateway", Password: "s3cret", Allow: true},

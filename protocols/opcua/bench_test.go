@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 )
@@ -104,7 +105,7 @@ func BenchmarkNotifications(b *testing.B) {
 
 func startBenchServer(b *testing.B) *testServer {
 	t := &testing.T{}
-	ts := &testServer{t: t, port: freePort(b), bulk: benchItems}
+	ts := &testServer{t: t, port: testutil.FreePort(b), bulk: benchItems}
 	ts.cert, ts.key = testServerIdentity(b)
 	ts.endpoint = "opc.tcp://127.0.0.1:" + strconv.Itoa(ts.port)
 	ts.start(serverOpts{port: ts.port, bulk: benchItems, insecure: true})
@@ -179,7 +180,7 @@ func BenchmarkSetupNPM(b *testing.B) {
 		b.Skip("FIELDGATE_TEST_NPM_DIR unset")
 	}
 	dir := b.TempDir()
-	s, err := startNPM(freePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems))
+	s, err := startNPM(testutil.FreePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func BenchmarkNotificationsNPM(b *testing.B) {
 		b.Skip("FIELDGATE_TEST_NPM_DIR unset")
 	}
 	dir := b.TempDir()
-	s, err := startNPM(freePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems), "-bulk-change-ms", "1000")
+	s, err := startNPM(testutil.FreePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems), "-bulk-change-ms", "1000")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/ua"
 )
@@ -77,7 +78,7 @@ func npmShared(t *testing.T) *npmServer {
 			sharedNPMErr = err
 			return
 		}
-		sharedNPM, sharedNPMErr = startNPM(freePort(t), filepath.Join(dir, "pki"), "-auto-accept")
+		sharedNPM, sharedNPMErr = startNPM(testutil.FreePort(t), filepath.Join(dir, "pki"), "-auto-accept")
 	})
 	if sharedNPMErr != nil {
 		t.Fatalf("start node-opcua: %v", sharedNPMErr)
@@ -91,7 +92,7 @@ func npmOwn(t *testing.T, args ...string) *npmServer {
 	if os.Getenv("FIELDGATE_TEST_NPM_DIR") == "" {
 		t.Skip("FIELDGATE_TEST_NPM_DIR unset")
 	}
-	s, err := startNPM(freePort(t), filepath.Join(t.TempDir(), "pki"), args...)
+	s, err := startNPM(testutil.FreePort(t), filepath.Join(t.TempDir(), "pki"), args...)
 	if err != nil {
 		t.Fatalf("start node-opcua: %v", err)
 	}

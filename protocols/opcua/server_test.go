@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/gopcua/opcua/server"
 	"github.com/gopcua/opcua/ua"
 )
@@ -53,15 +53,6 @@ func testServerIdentity(t testing.TB) ([]byte, *rsa.PrivateKey) {
 		}
 	})
 	return serverCert, serverKey
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // fixedTime is the value of the DateTime node and the source time of the stale node.
@@ -135,7 +126,7 @@ func startTestServer(t *testing.T, o serverOpts) *testServer {
 	t.Helper()
 	cert, key := testServerIdentity(t)
 	if o.port == 0 {
-		o.port = freePort(t)
+		o.port = testutil.FreePort(t)
 	}
 	ts := &testServer{t: t, port: o.port, cert: cert, key: key, bulk: o.bulk,
 		endpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(o.port)}
@@ -154,7 +145,7 @@ var (
 func sharedTestServer(t *testing.T) *testServer {
 	sharedServerOnce.Do(func() {
 		cert, key := testServerIdentity(t)
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		sharedServer = &testServer{t: t, port: port, cert: cert, key: key, bulk: 200,
 			endpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(port)}
 		sharedServer.start(serverOpts{port: port, bulk: 200})
