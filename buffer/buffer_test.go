@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -429,24 +430,6 @@ func TestDeadLetterByteCap(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger used from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // openCorrupt opens path, which the caller made corrupt, and checks it was moved aside and a fresh buffer works.
 func openCorrupt(t *testing.T, path string) {
 	t.Helper()
@@ -454,7 +437,7 @@ func openCorrupt(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	b, err := Open(Config{Path: path}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatalf("Open of a corrupt file: %v", err)
