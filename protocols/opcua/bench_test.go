@@ -41,19 +41,10 @@ func BenchmarkNotifications(b *testing.B) {
 		var got atomic.Int64
 		cfg := Config{Name: "bench", Endpoint: ts.endpoint, Security: Security{Mode: ModeNone},
 			Groups: bulkGroups(ts, benchItems, 1000, time.Second)}
-		src, err := New(cfg, testLogger(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
-		}()
-		defer func() { cancel(); <-done }()
+		src, stop := runCounting(b, cfg, &got)
+		defer stop()
 		waitCount(b, &got, benchItems)
-		measure(b, ts, &got)
+		measure(b, &got, func() { ts.tick(true) })
 		if st := src.Stats(); st.Dropped != 0 || st.SequenceGaps != 0 {
 			b.Errorf("dropped %d, gaps %d", st.Dropped, st.SequenceGaps)
 		}
@@ -99,7 +90,7 @@ func BenchmarkNotifications(b *testing.B) {
 			}
 		}
 		waitCount(b, &got, benchItems)
-		measure(b, ts, &got)
+		measure(b, &got, func() { ts.tick(true) })
 	})
 }
 
@@ -123,16 +114,36 @@ func waitCount(b *testing.B, got *atomic.Int64, n int64) {
 	}
 }
 
-func measure(b *testing.B, ts *testServer, got *atomic.Int64) {
+// runCounting runs a Source for cfg whose Emit only counts the readings into got; stop cancels Run and waits for
+// it to return.
+func runCounting(b *testing.B, cfg Config, got *atomic.Int64) (src *Source, stop func()) {
+	src, err := New(cfg, testLogger(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
+	}()
+	return src, func() { cancel(); <-done }
+}
+
+// measure times b.N rounds of benchItems notifications each, counted in got; change, if not nil, makes the
+// server change every value once per round (otherwise the server changes them by itself).
+func measure(b *testing.B, got *atomic.Int64, change func()) {
 	base := got.Load()
 	cpu0, t0 := cpuTime(), time.Now()
 	b.ResetTimer()
 	for i := range b.N {
-		ts.tick(true)
+		if change != nil {
+			change()
+		}
 		waitCount(b, got, base+int64(i+1)*benchItems)
 	}
 	b.StopTimer()
-	n := float64(b.N * benchItems)
+	n := float64(got.Load() - base)
 	b.ReportMetric(n/time.Since(t0).Seconds(), "notif/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-µs/notif")
 }
@@ -151,21 +162,11 @@ func BenchmarkSetup(b *testing.B) {
 					Limits: Limits{MaxMonitoredItemsPerCall: batch}}
 				b.StartTimer()
 				var got atomic.Int64
-				src, err := New(cfg, testLogger(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
 				start := time.Now()
-				go func() {
-					defer close(done)
-					src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
-				}()
+				_, stop := runCounting(b, cfg, &got)
 				waitCount(b, &got, benchItems)
 				total += time.Since(start)
-				cancel()
-				<-done
+				stop()
 				ts.stop()
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all-reporting")
@@ -198,22 +199,12 @@ func BenchmarkSetupNPM(b *testing.B) {
 			var cpu time.Duration
 			for range b.N {
 				var got atomic.Int64
-				src, err := New(cfg, testLogger(b))
-				if err != nil {
-					b.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				done := make(chan struct{})
 				start, cpu0 := time.Now(), cpuTime()
-				go func() {
-					defer close(done)
-					src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
-				}()
+				_, stop := runCounting(b, cfg, &got)
 				waitCount(b, &got, benchItems)
 				total += time.Since(start)
 				cpu += cpuTime() - cpu0
-				cancel()
-				<-done
+				stop()
 			}
 			b.ReportMetric(total.Seconds()/float64(b.N), "s-to-all-reporting")
 			b.ReportMetric(cpu.Seconds()/float64(b.N), "client-cpu-s")
@@ -244,26 +235,10 @@ func BenchmarkNotificationsNPM(b *testing.B) {
 			cfg := Config{Name: "bench", Endpoint: s.endpoint, Security: Security{Mode: mode, StateDir: dir, ServerFingerprints: []string{s.fingerprint}},
 				Groups: []Group{{Name: "bulk", PublishingInterval: time.Second, Nodes: nodes}}}
 			var got atomic.Int64
-			src, err := New(cfg, testLogger(b))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
-			}()
-			defer func() { cancel(); <-done }()
+			src, stop := runCounting(b, cfg, &got)
+			defer stop()
 			waitCount(b, &got, benchItems)
-			base := got.Load()
-			cpu0, t0 := cpuTime(), time.Now()
-			b.ResetTimer()
-			waitCount(b, &got, base+int64(b.N)*benchItems)
-			b.StopTimer()
-			n := float64(got.Load() - base)
-			b.ReportMetric(n/time.Since(t0).Seconds(), "notif/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-µs/notif")
+			measure(b, &got, nil)
 			if st := src.Stats(); st.Dropped != 0 || st.SequenceGaps != 0 {
 				b.Errorf("dropped %d gaps %d", st.Dropped, st.SequenceGaps)
 			}
