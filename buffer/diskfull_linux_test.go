@@ -4,38 +4,20 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
-
-// mountTmpfs mounts a tmpfs of the given size on a new directory and returns it; it skips the test when mounting
-// is not allowed (not root, or in a container without CAP_SYS_ADMIN).
-func mountTmpfs(t *testing.T, size string) string {
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 // TestDiskFull fills a small real file system: Append must fail (so the source does not acknowledge), Stats must
 // turn unhealthy with the error, the buffer must keep exactly what was acknowledged, and once space is freed
 // the next Append must succeed and the buffer turn healthy again, without a restart.
 func TestDiskFull(t *testing.T) {
-	dir := mountTmpfs(t, "8m")
+	dir := testutil.MountTmpfs(t, "8m")
 	// Ballast that the test deletes to free space later.
 	ballast := filepath.Join(dir, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 3<<20), 0o600); err != nil {
@@ -103,7 +85,7 @@ func TestDiskFull(t *testing.T) {
 // TestDiskFullAtOpen: a buffer that cannot even be created on a full disk fails Open with the error instead of
 // hanging or panicking.
 func TestDiskFullAtOpen(t *testing.T) {
-	dir := mountTmpfs(t, "64k")
+	dir := testutil.MountTmpfs(t, "64k")
 	_ = os.WriteFile(filepath.Join(dir, "ballast"), make([]byte, 64<<10), 0o600)
 	start := time.Now()
 	b, err := Open(Config{Path: filepath.Join(dir, "buffer.db")}, nil)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,14 +15,16 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // The simulated plant comes up on its addresses: the broker carries sensor telemetry, Kafka has the readings
 // topic with its partitions, and the Modbus PLC and OPC UA server accept connections.
 func TestPlantStarts(t *testing.T) {
 	c := plantConfig{
-		MQTTAddr: freeAddr(t), SensorRate: 20, KafkaAddr: freeAddr(t), Topic: "fieldgate.readings", Partitions: 3,
-		ModbusAddr: freeAddr(t), OPCUAAddr: freeAddr(t), StateDir: t.TempDir(),
+		MQTTAddr: testutil.FreeAddr(t), SensorRate: 20, KafkaAddr: testutil.FreeAddr(t), Topic: "fieldgate.readings", Partitions: 3,
+		ModbusAddr: testutil.FreeAddr(t), OPCUAAddr: testutil.FreeAddr(t), StateDir: t.TempDir(),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -40,7 +41,7 @@ func TestPlantStarts(t *testing.T) {
 		}
 	}()
 	for _, a := range []string{c.MQTTAddr, c.KafkaAddr, c.ModbusAddr, c.OPCUAAddr} {
-		waitListening(t, a, 30*time.Second)
+		testutil.WaitListening(t, a, 30*time.Second)
 	}
 
 	var got atomic.Int64
@@ -98,26 +99,5 @@ fieldgate_buffer_entries 3
 	}
 	if len(scrape(context.Background(), "http://127.0.0.1:1/metrics")) != 0 {
 		t.Error("an unreachable endpoint must give an empty map")
-	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", freePort())
-}
-
-func waitListening(t *testing.T, addr string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s after %s: %v", addr, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }

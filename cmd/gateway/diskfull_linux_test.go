@@ -4,31 +4,13 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// mountTmpfs mounts a tmpfs of the given size on a new directory; it skips the test when mounting is not
-// allowed (not root).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "tmpfs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+	"github.com/fieldgate/fieldgate/internal/testutil"
+)
 
 // Disk full under the state dir, with Kafka down so that the buffer grows: /readyz turns 503 naming the buffer,
 // the gateway keeps running and stops acknowledging; once space is freed it recovers by itself (no restart),
@@ -37,7 +19,7 @@ func TestDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped with -short")
 	}
-	state := mountTmpfs(t, "6m")
+	state := testutil.MountTmpfs(t, "6m")
 	ballast := filepath.Join(state, "ballast")
 	if err := os.WriteFile(ballast, make([]byte, 2<<20), 0o600); err != nil {
 		t.Fatal(err)

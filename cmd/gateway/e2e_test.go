@@ -238,14 +238,14 @@ func httpGet(t *testing.T, url string) string {
 // A SIGTERM, then a kill -9, of the gateway in the middle of a QoS 1 stream, each followed by a restart: every
 // message the broker acknowledged to the publisher lands in Kafka (duplicates allowed, counted).
 func TestKillDuringStream(t *testing.T) {
-	mq := startMosquitto(t)
+	mq := testutil.StartMosquitto(t)
 	k := startKafka(t)
-	env := writeGatewayConfig(t, mq.url, k.addr())
+	env := writeGatewayConfig(t, mq.URL, k.addr())
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
 
 	const n, rate = 4000, 500.0 // 8 s; at most ~1 s of it queued at the broker while the gateway is down
-	pub := newPublisher(t, mq.url, 5, false)
+	pub := newPublisher(t, mq.URL, 5, false)
 	faults := make(chan struct{})
 	go func() {
 		defer close(faults)
@@ -271,14 +271,14 @@ func TestKillDuringStream(t *testing.T) {
 // kill -9 while Kafka is down: the readings committed to the buffer (and acknowledged to the broker) survive
 // the crash and are forwarded when Kafka is back.
 func TestKillWhileKafkaDown(t *testing.T) {
-	mq := startMosquitto(t)
+	mq := testutil.StartMosquitto(t)
 	k := startKafka(t)
-	env := writeGatewayConfig(t, mq.url, k.addr())
+	env := writeGatewayConfig(t, mq.URL, k.addr())
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
 
 	const n, rate = 3500, 500.0
-	pub := newPublisher(t, mq.url, 5, false)
+	pub := newPublisher(t, mq.URL, 5, false)
 	faults := make(chan struct{})
 	go func() {
 		defer close(faults)
@@ -319,15 +319,15 @@ func TestKafkaOutageAtRate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("60 s: skipped with -short")
 	}
-	mq := startMosquitto(t)
+	mq := testutil.StartMosquitto(t)
 	k := startKafka(t)
-	env := writeGatewayConfig(t, mq.url, k.addr())
+	env := writeGatewayConfig(t, mq.URL, k.addr())
 	gw := env.start()
 	env.waitReady(gw, 15*time.Second)
 
 	const rate, seconds = 2000.0, 40
 	const n = int(rate) * seconds
-	pub := newPublisher(t, mq.url, 20, false)
+	pub := newPublisher(t, mq.URL, 20, false)
 	go func() {
 		time.Sleep(5 * time.Second)
 		k.stop()

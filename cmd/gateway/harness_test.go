@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,73 +67,15 @@ func gatewayBinary(t *testing.T) string {
 	return binPath
 }
 
-func waitPort(t *testing.T, addr string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s does not accept connections after %s: %v", addr, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // ---- Mosquitto ----------------------------------------------------------------------------------------------------
-
-type mosquitto struct {
-	url string
-	cmd *exec.Cmd
-}
-
-// startMosquitto starts a private Mosquitto with its default in-flight and queue limits (max_inflight_messages
-// 20, max_queued_messages 1000) and persistence on; it skips the test when FIELDGATE_TEST_MOSQUITTO is unset.
-func startMosquitto(t *testing.T) *mosquitto {
-	t.Helper()
-	bin := os.Getenv("FIELDGATE_TEST_MOSQUITTO")
-	if bin == "" {
-		t.Skip("FIELDGATE_TEST_MOSQUITTO (path of the mosquitto binary) is not set")
-	}
-	dir := t.TempDir()
-	port := testutil.FreePort(t)
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nlog_dest file %s\n",
-		port, dir, filepath.Join(dir, "mosquitto.log"))
-	if os.Geteuid() == 0 {
-		conf += "user root\n"
-	}
-	confPath := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", confPath)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			// "Outgoing messages are being dropped for client ..." here means the broker's queue overflowed.
-			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
-			t.Logf("mosquitto log:\n%s", tail(string(b), 40))
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	waitPort(t, addr, 5*time.Second)
-	return &mosquitto{url: "tcp://" + addr, cmd: cmd}
-}
 
 // startBroker returns the URL of a private Mosquitto when FIELDGATE_TEST_MOSQUITTO is set, else of an in-process
 // mochi-mqtt broker, so that the hermetic tier (go test -short, nothing installed) still runs the gateway binary
-// end to end. Tests that restart or depend on Mosquitto's limits use startMosquitto.
+// end to end. Tests that restart or depend on Mosquitto's limits use testutil.StartMosquitto.
 func startBroker(t *testing.T) string {
 	t.Helper()
 	if os.Getenv("FIELDGATE_TEST_MOSQUITTO") != "" {
-		return startMosquitto(t).url
+		return testutil.StartMosquitto(t).URL
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
 	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -146,7 +87,7 @@ func startBroker(t *testing.T) string {
 	}
 	go func() { _ = srv.Serve() }()
 	t.Cleanup(func() { _ = srv.Close() })
-	waitPort(t, addr, 5*time.Second)
+	testutil.WaitListening(t, addr, 5*time.Second)
 	t.Log("FIELDGATE_TEST_MOSQUITTO is not set: using an in-process mochi-mqtt broker")
 	return "tcp://" + addr
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -92,24 +91,8 @@ func newMochiWith(t *testing.T, port int, hook mochi.Hook) *mochi.Server {
 		t.Fatal(err)
 	}
 	go srv.Serve()
-	waitDial(t, port)
+	testutil.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 	return srv
-}
-
-func waitDial(t *testing.T, port int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker on port %d did not come up: %v", port, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // sink is the test's buffer: it records what was emitted and rejected, and can be told to fail.

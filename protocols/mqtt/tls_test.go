@@ -75,7 +75,7 @@ func TestTLSAndCredentials(t *testing.T) {
 	}
 	go srv.Serve()
 	t.Cleanup(func() { srv.Close() })
-	waitDial(t, port)
+	testutil.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 	url := fmt.Sprintf("ssl://127.0.0.1:%d", port)
 
 	cfg := testConfig(url, uniq("tls"))
