@@ -403,7 +403,7 @@ func decodeFast(b []byte) (Reading, bool) {
 		return Reading{}, false
 	}
 	r := Reading{Device: string(device), Metric: string(metric), Status: status}
-	switch string(qual) {
+	switch string(qual) { // ParseQuality's, inline: passing string(qual) to it costs an allocation per record
 	case "good":
 		r.Quality = Good
 	case "uncertain":
