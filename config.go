@@ -43,6 +43,23 @@ func WithField(parent string, err error) error {
 	return &FieldError{Field: parent, Err: err}
 }
 
+// Flatten returns the errors that err joins with errors.Join, at any depth, in order; err itself when it joins
+// none, and nil for a nil err. Validate's result flattens to one error per field, mostly *FieldErrors.
+func Flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, Flatten(e)...)
+	}
+	return out
+}
+
 func joinPath(parent, child string) string {
 	switch {
 	case parent == "":

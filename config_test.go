@@ -20,3 +20,17 @@ func TestWithField(t *testing.T) {
 		t.Error("WithField(nil) must be nil")
 	}
 }
+
+func TestFlatten(t *testing.T) {
+	a, b, c := errors.New("a"), FieldErrorf("f", "b"), errors.New("c")
+	got := Flatten(errors.Join(a, errors.Join(b, errors.Join(c)), nil))
+	if len(got) != 3 || got[0] != a || got[1] != b || got[2] != c {
+		t.Errorf("Flatten of nested joins = %v, want [a f: b c]", got)
+	}
+	if got := Flatten(a); len(got) != 1 || got[0] != a {
+		t.Errorf("Flatten(a) = %v", got)
+	}
+	if got := Flatten(nil); got != nil {
+		t.Errorf("Flatten(nil) = %v", got)
+	}
+}

@@ -38,13 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()
 			var got []string
-			var errs []error
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = j.Unwrap()
-			} else if err != nil {
-				errs = []error{err}
-			}
-			for _, e := range errs {
+			for _, e := range fieldgate.Flatten(err) {
 				var fe *fieldgate.FieldError
 				if !errors.As(e, &fe) {
 					t.Fatalf("%v is not a FieldError", e)

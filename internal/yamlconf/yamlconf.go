@@ -262,7 +262,7 @@ func (idx *Index) Line(path string) int {
 // file), any other error a Problem without line or field. Problems are sorted by line, stably.
 func (idx *Index) Locate(file string, err error) *Error {
 	ce := &Error{File: file}
-	for _, e := range flatten(err) {
+	for _, e := range fieldgate.Flatten(err) {
 		var fe *fieldgate.FieldError
 		if errors.As(e, &fe) {
 			ce.Problems = append(ce.Problems, Problem{Line: idx.Line(fe.Field), Field: fe.Field, Msg: fe.Err.Error()})
@@ -272,20 +272,6 @@ func (idx *Index) Locate(file string, err error) *Error {
 	}
 	sort.SliceStable(ce.Problems, func(i, j int) bool { return ce.Problems[i].Line < ce.Problems[j].Line })
 	return ce
-}
-
-func flatten(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func joinPath(parent, key string) string {

@@ -99,7 +99,7 @@ func TestValidateErrors(t *testing.T) {
 			}
 			var fe *fieldgate.FieldError
 			found := false
-			for _, e := range flatten(err) {
+			for _, e := range fieldgate.Flatten(err) {
 				if errors.As(e, &fe) && fe.Field == c.field && strings.Contains(fe.Err.Error(), c.msg) {
 					found = true
 				}
@@ -112,17 +112,6 @@ func TestValidateErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func flatten(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 func TestValidConfigAndDefaults(t *testing.T) {

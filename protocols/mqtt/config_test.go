@@ -91,16 +91,13 @@ func TestValidateNamesTheField(t *testing.T) {
 }
 
 func hasFieldError(err error, field, text string) bool {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if hasFieldError(e, field, text) {
-				return true
-			}
+	for _, e := range fieldgate.Flatten(err) {
+		var fe *fieldgate.FieldError
+		if errors.As(e, &fe) && fe.Field == field && strings.Contains(fe.Err.Error(), text) {
+			return true
 		}
-		return false
 	}
-	var fe *fieldgate.FieldError
-	return errors.As(err, &fe) && fe.Field == field && strings.Contains(fe.Err.Error(), text)
+	return false
 }
 
 func noReject(context.Context, fieldgate.DeadLetter) error { return nil }

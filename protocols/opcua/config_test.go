@@ -21,20 +21,12 @@ func validConfig() Config {
 // fieldsOf returns the field paths of the FieldErrors in err.
 func fieldsOf(err error) []string {
 	var out []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
+	for _, e := range fieldgate.Flatten(err) {
 		var fe *fieldgate.FieldError
 		if errors.As(e, &fe) {
 			out = append(out, fe.Field)
 		}
 	}
-	walk(err)
 	return out
 }
 
