@@ -174,22 +174,28 @@ func BenchmarkSetup(b *testing.B) {
 	}
 }
 
-// BenchmarkSetupNPM: the same against node-opcua (a separate process, so its CPU is not counted), 10,000 items
-// in one subscription at 1s publishing interval. Needs FIELDGATE_TEST_NPM_DIR.
-func BenchmarkSetupNPM(b *testing.B) {
+// startBulkNPM starts node-opcua with benchItems bulk variables (stopped when the benchmark ends) and returns it,
+// its state directory and the nodes of the variables; it skips without FIELDGATE_TEST_NPM_DIR.
+func startBulkNPM(b *testing.B, args ...string) (s *npmServer, dir string, nodes []Node) {
 	if os.Getenv("FIELDGATE_TEST_NPM_DIR") == "" {
 		b.Skip("FIELDGATE_TEST_NPM_DIR unset")
 	}
-	dir := b.TempDir()
-	s, err := startNPM(testutil.FreePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems))
+	dir = b.TempDir()
+	s, err := startNPM(testutil.FreePort(b), filepath.Join(dir, "pki"), append([]string{"-auto-accept", "-bulk", strconv.Itoa(benchItems)}, args...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.kill()
-	var nodes []Node
+	b.Cleanup(s.kill)
 	for i := range benchItems {
 		nodes = append(nodes, Node{ID: npmNS + "Bulk." + strconv.Itoa(i), Metric: "b" + strconv.Itoa(i)})
 	}
+	return s, dir, nodes
+}
+
+// BenchmarkSetupNPM: the same against node-opcua (a separate process, so its CPU is not counted), 10,000 items
+// in one subscription at 1s publishing interval. Needs FIELDGATE_TEST_NPM_DIR.
+func BenchmarkSetupNPM(b *testing.B) {
+	s, dir, nodes := startBulkNPM(b)
 	for _, batch := range []int{1000, 100, 20} {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			cfg := Config{Name: "bench", Endpoint: s.endpoint, Security: Security{StateDir: dir, ServerFingerprints: []string{s.fingerprint}},
@@ -217,19 +223,7 @@ func BenchmarkSetupNPM(b *testing.B) {
 // SignAndEncrypt with Aes256_Sha256_RsaPss. Each iteration waits for 10,000 notifications. Needs
 // FIELDGATE_TEST_NPM_DIR.
 func BenchmarkNotificationsNPM(b *testing.B) {
-	if os.Getenv("FIELDGATE_TEST_NPM_DIR") == "" {
-		b.Skip("FIELDGATE_TEST_NPM_DIR unset")
-	}
-	dir := b.TempDir()
-	s, err := startNPM(testutil.FreePort(b), filepath.Join(dir, "pki"), "-auto-accept", "-bulk", strconv.Itoa(benchItems), "-bulk-change-ms", "1000")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.kill()
-	var nodes []Node
-	for i := range benchItems {
-		nodes = append(nodes, Node{ID: npmNS + "Bulk." + strconv.Itoa(i), Metric: "b" + strconv.Itoa(i)})
-	}
+	s, dir, nodes := startBulkNPM(b, "-bulk-change-ms", "1000")
 	for _, mode := range []string{ModeSignAndEncrypt, ModeNone} {
 		b.Run(mode, func(b *testing.B) {
 			cfg := Config{Name: "bench", Endpoint: s.endpoint, Security: Security{Mode: mode, StateDir: dir, ServerFingerprints: []string{s.fingerprint}},
