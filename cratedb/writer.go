@@ -612,17 +612,12 @@ func rawArgs(rows []Raw, idx []int) []any {
 		textArray(quality), int8Array(status), nullTimeArray(srcTime), timeArray(gwTime), textArray(gateway)}
 }
 
-// valueText is the exact text of a value: "42", "true", "open", "12.5".
+// valueText is the exact text of a value: "42", "true", "open", "12.5" (Value.String, but strings unquoted).
 func valueText(v fieldgate.Value) string {
-	switch v.Kind() {
-	case fieldgate.KindString:
+	if v.Kind() == fieldgate.KindString {
 		return v.Str()
-	case fieldgate.KindInt:
-		return strconv.FormatInt(v.Int(), 10)
-	case fieldgate.KindBool:
-		return strconv.FormatBool(v.Bool())
 	}
-	return strconv.FormatFloat(v.Float(), 'g', -1, 64)
+	return v.String()
 }
 
 type aggKey struct {
