@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -303,4 +304,108 @@ func BenchmarkOpenFull(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(st.Entries), "readings")
 	b.ReportMetric(float64(st.FileBytes)/float64(MiB), "file-MiB")
+}
+
+// BenchmarkSteadyRounds is the buffer at a plant's steady rate: each round is one commit of 20 messages of 3
+// readings (what a Mosquitto with its default in-flight limit lets through before it waits for
+// acknowledgements), queued by 20 Queue calls and flushed, after which the forwarder scans and acknowledges
+// them, so every commit also carries the previous round's deletion. It reports what matters for flash and CPU
+// on edge hardware: bytes the process wrote to storage per reading (/proc/self/io write_bytes, page-granular),
+// fsyncs per round, and the wire size of a reading to compare with. BenchmarkBaselineBoltSteadyRounds does the
+// same rounds with raw bbolt as the buffer used it before packing: one key per reading, one transaction for the
+// appends and one for the deletions.
+//
+//	go test -run '^$' -bench SteadyRounds -benchtime 2000x ./buffer/
+func BenchmarkSteadyRounds(b *testing.B) {
+	buf := openT(b, Config{MaxBytes: 1 * GiB})
+	msgs := make([][]fieldgate.Reading, 20)
+	for i := range msgs {
+		msgs[i] = benchBatch(3)
+	}
+	w0, _ := processWrittenBytes()
+	st0 := buf.Stats()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		var c *fieldgate.Commit
+		for _, rs := range msgs {
+			var err error
+			if c, err = buf.Queue(rs, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		buf.Flush()
+		if err := c.Wait(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		var last uint64
+		if err := buf.Scan(1000, func(seq uint64, _, _ []byte) error { last = seq; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if err := buf.Ack(last); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := processCPU() - cpu0
+	w1, _ := processWrittenBytes()
+	st := buf.Stats()
+	readings := b.N * 60
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/round")
+	reportRate(b, readings)
+	b.ReportMetric(float64(w1-w0)/float64(readings), "disk-B/reading")
+	b.ReportMetric(float64(st.Fsyncs-st0.Fsyncs)/float64(b.N), "fsyncs/round")
+	b.ReportMetric(float64(wireSize(b)), "wire-B/reading")
+}
+
+func BenchmarkBaselineBoltSteadyRounds(b *testing.B) {
+	db := openBaseline(b, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	vs := encodedBatch(b, 60)
+	w0, _ := processWrittenBytes()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		if err := rawAppend(db, vs); err != nil {
+			b.Fatal(err)
+		}
+		if err := db.Update(func(tx *bolt.Tx) error {
+			bk := tx.Bucket(bucketReadings)
+			c := bk.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.First() {
+				if err := bk.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	cpu := processCPU() - cpu0
+	w1, _ := processWrittenBytes()
+	readings := b.N * 60
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/round")
+	reportRate(b, readings)
+	b.ReportMetric(float64(w1-w0)/float64(readings), "disk-B/reading")
+	b.ReportMetric(4, "fsyncs/round") // two transactions of two fdatasyncs each
+	b.ReportMetric(float64(wireSize(b)), "wire-B/reading")
+}
+
+// wireSize is the wire size of benchReading.
+func wireSize(b *testing.B) int {
+	v, err := fieldgate.Encode(benchReading(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(v)
+}
+
+// processCPU is the user and system CPU time the process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -1,34 +1,49 @@
-// Package buffer is the gateway's durable store-and-forward FIFO: every reading a source emits is committed here
+// Package buffer is the gateway's durable store-and-forward FIFO: every reading a source queues is committed here
 // (fsynced) before the source may acknowledge it upstream, and leaves only when the forwarder has had Kafka
 // acknowledge it.
 //
 // It is one bbolt file with three buckets:
 //
-//   - "readings": key = the sequence number as 8 big-endian bytes (bbolt's bucket sequence, persisted in the same
-//     transaction, so keys increase strictly across restarts and a cursor's First is the oldest entry); value =
-//     a format byte (1), the append time (8 bytes, Unix nanoseconds, big endian), the device name (uvarint
-//     length, bytes), then the reading's exact wire bytes (fieldgate.AppendEncode), which is what the forwarder
-//     sends as the Kafka record value.
-//   - "dead": dead letters, the same kind of key, value = JSON.
-//   - "meta": the entry and byte counts of both, kept in the same transaction as every change, and the format.
+//   - "readings": every reading has a sequence number (bbolt's bucket sequence, persisted in the same
+//     transaction, so numbers increase strictly across restarts). Readings are packed, in sequence order, into
+//     entries of about a quarter of a page; an entry's key is the sequence number of its first reading as 8
+//     big-endian bytes, so a cursor's First is the oldest. Its value is a format byte (2), the append time (8
+//     bytes, Unix nanoseconds, big endian), the number of readings (4 bytes), then per reading the device (the
+//     Kafka key) and the exact wire bytes (fieldgate.AppendEncode), each as a uvarint length and the bytes.
+//     Files written before packing hold one reading per entry (format byte 1, no count); both are read.
+//   - "dead": dead letters, one per entry, the same kind of key, value = JSON.
+//   - "meta": the reading and byte counts of both, kept in the same transaction as every change, and the format.
 //
-// Writes go through one committer goroutine (group commit): Append, Reject and Ack queue their work, the
-// committer takes everything queued since its last commit into one bbolt transaction with one fsync (two
-// fdatasyncs: pages, then meta), and releases all callers. While one commit runs, the next one fills, so under
-// load a commit carries the work of every concurrent source, and when idle a lone Append pays one commit without
-// waiting for a timer. The freelist is not written to the file (bbolt NoFreelistSync, hashmap freelist): a queue
-// that grows during an outage and then drains would otherwise leave a large freelist that is rewritten on every
-// commit (etcd-io/bbolt#401; measured here: appends after a drained 220 MiB backlog ran 3.1 times faster
-// without it, BenchmarkFreelistAfterBacklog); the price is a walk of the file at Open.
+// # Commits
+//
+// Writes go through one committer goroutine (group commit): Queue adds readings and dead letters to the round
+// being filled and returns at once with its fieldgate.Commit. The committer starts a round CommitInterval after
+// its first work arrived, earlier when a source calls Flush (it cannot go on without acknowledgements) or when
+// the round holds more than 1 MiB, and writes it in one bbolt transaction with one group of fsyncs (two
+// fdatasyncs: pages, then meta). While a round is being written the next one fills, so under load every commit
+// carries the work of every source, and the commits per second stay at most 1/CommitInterval plus the flushes.
+// Packing keeps the pages a commit rewrites few: the appended entries, the partly filled last leaf, the branch
+// and root pages and the meta page.
+//
+// Acknowledgements from the forwarder (Ack) need not be durable at once: a crash that forgets a deletion sends
+// those readings to Kafka again, and the central service writes by identity. Ack only moves an in-memory mark
+// (Scan starts after it); the deletion rides with the next commit, and without one is committed on its own
+// after the ack delay (ten commit intervals, at least a second). A crash therefore re-sends at most the readings acknowledged in the last ack delay, plus the
+// round in flight (see DESIGN.md for the measured bound).
+//
+// The freelist is not written to the file (bbolt NoFreelistSync, hashmap freelist): a queue that grows during an
+// outage and then drains would otherwise leave a large freelist that is rewritten on every commit
+// (etcd-io/bbolt#401; measured here: appends after a drained 220 MiB backlog ran 3.1 times faster without it,
+// BenchmarkFreelistAfterBacklog); the price is a walk of the file at Open.
 //
 // Caveats:
-//   - Durability is bbolt's: a commit is on disk when fdatasync returned. The crash test kills the process
-//     (kill -9), which keeps the page cache; a power cut additionally depends on the storage honouring
-//     flushes (cheap SD cards may not).
+//   - Durability is bbolt's: a commit is on disk when fdatasync returned. The power-loss test runs the buffer on
+//     a file system that forgets every unsynced write; real storage must also honour flushes (cheap SD cards may
+//     not).
 //   - A file moved aside as corrupt is replaced by a fresh one whose sequence numbers start again at 1.
-//   - A failed commit (disk full) leaves nothing of its round behind, and its callers get the error; later
-//     commits start from the last committed state. Deleting readings inside the file needs a successful
-//     commit too, so a full disk is cleared by freeing space outside the file.
+//   - A failed commit (disk full) leaves nothing of its round behind, and its commit's Err says so; later commits
+//     start from the last committed state. Deleting readings inside the file needs a successful commit too, so a
+//     full disk is cleared by freeing space outside the file.
 package buffer
 
 import (
@@ -39,7 +54,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldgate/fieldgate"
@@ -69,15 +88,20 @@ var (
 )
 
 const (
-	fileFormat  = 1 // the "format" value in the meta bucket
-	entryFormat = 1 // the first byte of every value in the readings bucket
-	// entryHeader is the fixed part of a stored entry: format byte and append time.
-	entryHeader = 1 + 8
+	// fileFormat is the "format" value in the meta bucket: 2 since readings are packed. A file of format 1 is
+	// read as it is and marked 2 by its first commit, so an older gateway refuses it rather than misread it.
+	fileFormat = 2
+	// The first byte of every value in the readings bucket.
+	entrySingle = 1 // one reading: format, append time, device, wire bytes (files of format 1)
+	entryPacked = 2 // several readings: format, append time, count, then (device, wire) pairs
+	// singleHeader and packedHeader are the fixed parts of the two kinds of entry.
+	singleHeader = 1 + 8
+	packedHeader = 1 + 8 + 4
 	// keySize is the length of every key.
 	keySize = 8
 )
 
-// Buffer is an open buffer file. Its methods are safe for concurrent use.
+// Buffer is an open buffer file. Its methods are safe for concurrent use. It is a fieldgate.Sink.
 type Buffer struct {
 	cfg  Config
 	log  *slog.Logger
@@ -85,25 +109,40 @@ type Buffer struct {
 	path string
 
 	appended chan struct{} // cap 1; see Appended
-	wake     chan struct{} // cap 1; tells the committer work is queued
+	wake     chan struct{} // cap 1; tells the committer work is queued or a flush was asked for
 	quit     chan struct{} // closed by Close
 	done     chan struct{} // closed when the committer exits
 	checks   sync.WaitGroup
 
-	mu      sync.Mutex // guards closed and next
-	closed  bool
-	next    *round // the round being filled
-	closeMu sync.Once
+	mu       sync.Mutex // guards closed, next and ackSince
+	closed   bool
+	next     *round    // the round being filled
+	ackSince time.Time // when the oldest acknowledgement not yet committed came; zero if none
+	closeMu  sync.Once
 
-	counts *walkCounts // what Open counted in an existing file
+	// ackedUpTo is the highest sequence number the forwarder acknowledged: Scan starts after it, and the next
+	// commit deletes every entry wholly at or below it. deletedUpTo (guarded by mu) is what the committer has
+	// deleted up to.
+	ackedUpTo   atomic.Uint64
+	deletedUpTo uint64
 
-	stmu  sync.Mutex // guards st
-	st    Stats
-	start time.Time
+	entrySize int // target size of a packed entry: about a quarter of the page size
+	// The committer's scratch space, reused from commit to commit: the round's records, and the entries built.
+	recBuf   []byte
+	recEnds  []int
+	slab     []byte
+	ents     []packedEntry
+	counts   *walkCounts // what Open counted in an existing file
+	written0 int64       // the process's written bytes at Open (see DiskWrittenBytes)
+
+	stmu     sync.Mutex // guards st and fileSize
+	st       Stats
+	fileSize int64
 }
 
 // Stats is a snapshot of the buffer's state and counters. Counters count since Open; Entries, Bytes,
-// OldestAppended, DeadLetters and DeadLetterBytes describe the file.
+// OldestAppended, DeadLetters and DeadLetterBytes describe the file as of the last commit (so readings Kafka
+// acknowledged since are still counted, for at most the ack delay).
 type Stats struct {
 	Entries        int64     // readings stored
 	Bytes          int64     // bytes of stored readings, as counted against MaxBytes
@@ -111,7 +150,7 @@ type Stats struct {
 	OldestAppended time.Time // when the oldest stored reading was appended; zero if empty
 
 	Appended      uint64 // readings committed
-	Acked         uint64 // readings deleted by Ack
+	Acked         uint64 // readings deleted after Kafka acknowledged them
 	DroppedOldest uint64 // stored readings deleted to make room (drop_oldest)
 	DroppedNewest uint64 // incoming readings refused for lack of room (drop_newest)
 
@@ -123,9 +162,17 @@ type Stats struct {
 	Commits       uint64  // bbolt transactions committed by the committer
 	CommitSeconds float64 // their total duration, fsync included
 	CommitErrors  uint64  // commits that failed
+	Flushes       uint64  // commits started before their interval was over (a source asked, or the round was full)
+	// Fsyncs counts the fdatasync calls of the commits: two per commit (pages, then the meta page) and one more
+	// whenever the file grows.
+	Fsyncs uint64
+	// DiskWrittenBytes is what the gateway process made the kernel write to storage since Open: write_bytes of
+	// /proc/self/io, so page-granular and including bbolt's page rewrites (0 where the kernel does not say). The
+	// buffer is nearly all of it.
+	DiskWrittenBytes int64
 
 	CorruptFilesMovedAside uint64 // corrupt files renamed aside at Open (0 or 1)
-	AppendErrors           uint64 // Append calls that failed because their commit failed
+	AppendErrors           uint64 // readings whose commit failed
 
 	// Healthy is false after a failed commit (disk full, I/O error) and true again after the next successful
 	// one; LastError is the error of the failed commit, empty while healthy.
@@ -134,23 +181,23 @@ type Stats struct {
 	FileBytes int64 // the size of the bbolt file (it never shrinks; freed pages are reused)
 }
 
-// round is the work of one commit: every request queued since the previous commit. Callers wait on done, then
-// read err.
+// round is the work of one commit: everything queued since the previous commit.
 type round struct {
-	done    chan struct{}
-	err     error
+	commit  *fieldgate.Commit
+	first   time.Time // when its first work was queued
+	flush   bool      // start it as soon as the committer is free
+	early   bool      // it was started before its interval was over
+	size    int       // bytes of queued readings and letters
 	appends []*appendReq
 	letters [][]byte // encoded dead letters
-	ackUpTo uint64
-	acks    int
 }
 
-func newRound() *round { return &round{done: make(chan struct{})} }
+func newRound() *round { return &round{commit: fieldgate.NewCommit()} }
 
-func (r *round) empty() bool { return len(r.appends) == 0 && len(r.letters) == 0 && r.acks == 0 }
+func (r *round) empty() bool { return len(r.appends) == 0 && len(r.letters) == 0 }
 
-// appendReq is the encoded readings of one Append call: buf holds the stored values back to back, ends[i] is
-// the end of value i.
+// appendReq is the readings of one Queue call, encoded as the records of a packed entry back to back (device
+// and wire bytes, each with a uvarint length); ends[i] is the end of record i.
 type appendReq struct {
 	buf  []byte
 	ends []int
@@ -158,82 +205,12 @@ type appendReq struct {
 
 var reqPool = sync.Pool{New: func() any { return new(appendReq) }}
 
-// Append stores rs durably: it returns nil only after every reading of rs that is kept is committed and fsynced.
-// It is a fieldgate.Emit. Readings that do not fit under max_bytes are handled by when_full (the oldest stored
-// readings or these ones are dropped and counted) and Append still returns nil: a full buffer never blocks or
-// fails a source.
-//
-// Append blocks for at most one group commit (the one in progress, if any, then the one carrying rs). A
-// non-nil error means the commit failed (disk full, I/O error): the caller must not acknowledge upstream, and
-// nothing of rs is stored. When ctx ends first Append returns ctx.Err(), but rs may still be committed: it was
-// already queued (at-least-once: the source must not acknowledge, and a redelivery makes a duplicate). An
-// invalid reading makes Append return an error wrapping fieldgate.ErrInvalidReading and store nothing of rs.
-// Append does not keep rs.
-func (b *Buffer) Append(ctx context.Context, rs []fieldgate.Reading) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	req := reqPool.Get().(*appendReq)
-	now := time.Now().UnixNano()
-	for i := range rs {
-		r := &rs[i]
-		start := len(req.buf)
-		req.buf = append(req.buf, entryFormat)
-		req.buf = binary.BigEndian.AppendUint64(req.buf, uint64(now))
-		req.buf = binary.AppendUvarint(req.buf, uint64(len(r.Device)))
-		req.buf = append(req.buf, r.Device...)
-		var err error
-		if req.buf, err = fieldgate.AppendEncode(req.buf, *r); err != nil {
-			req.buf = req.buf[:start]
-			putReq(req)
-			return fmt.Errorf("buffer: append reading %d of %d: %w", i+1, len(rs), err)
-		}
-		req.ends = append(req.ends, len(req.buf))
-	}
-	rd, err := b.enqueue(func(r *round) { r.appends = append(r.appends, req) })
-	if err != nil {
-		putReq(req)
-		return err
-	}
-	select {
-	case <-rd.done:
-		if rd.err != nil {
-			b.stmu.Lock()
-			b.st.AppendErrors++
-			b.stmu.Unlock()
-		}
-		return rd.err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 func putReq(req *appendReq) {
 	if cap(req.buf) > 4<<20 {
 		return // do not keep a huge buffer alive
 	}
 	req.buf, req.ends = req.buf[:0], req.ends[:0]
 	reqPool.Put(req)
-}
-
-// enqueue adds work to the round being filled and wakes the committer.
-func (b *Buffer) enqueue(add func(*round)) (*round, error) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		return nil, ErrClosed
-	}
-	rd := b.next
-	add(rd)
-	b.mu.Unlock()
-	select {
-	case b.wake <- struct{}{}:
-	default:
-	}
-	return rd, nil
 }
 
 // deadLetter is the stored form of a fieldgate.DeadLetter.
@@ -245,14 +222,113 @@ type deadLetter struct {
 	Payload []byte    `json:"payload,omitempty"`
 }
 
-// Reject stores a dead letter durably; it is a fieldgate.Reject, with Append's contract: nil only after the
-// commit, ctx.Err() if ctx ends first (the letter may still be stored). A payload longer than
-// MaxDeadLetterPayload is cut, and Reason says so. When the dead-letter caps are exceeded the oldest letters are
-// deleted and counted.
-func (b *Buffer) Reject(ctx context.Context, d fieldgate.DeadLetter) error {
-	if err := ctx.Err(); err != nil {
-		return err
+// Queue adds rs and dead to the round being filled and returns its commit: the fieldgate.Sink contract. The
+// round is committed CommitInterval after its first work was queued, or earlier (Flush, or 1 MiB queued).
+//
+// Readings that do not fit under max_bytes are handled by when_full (the oldest stored readings or these ones
+// are dropped and counted) and the commit still succeeds: a full buffer never blocks or fails a source. A
+// payload of a dead letter longer than MaxDeadLetterPayload is cut, and its Reason says so; when the dead-letter
+// caps are exceeded the oldest letters are deleted and counted. An invalid reading makes Queue return an error
+// wrapping fieldgate.ErrInvalidReading and queue nothing. Queue does not keep rs or dead.
+func (b *Buffer) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fieldgate.Commit, error) {
+	var req *appendReq
+	if len(rs) > 0 {
+		req = reqPool.Get().(*appendReq)
+		for i := range rs {
+			r := &rs[i]
+			start := len(req.buf)
+			req.buf = binary.AppendUvarint(req.buf, uint64(len(r.Device)))
+			req.buf = append(req.buf, r.Device...)
+			// The wire bytes' length comes first: reserve what a uvarint of a length below 2 MiB takes, then
+			// move the bytes to fit the length written.
+			lenAt := len(req.buf)
+			req.buf = append(req.buf, 0, 0, 0)
+			var err error
+			if req.buf, err = fieldgate.AppendEncode(req.buf, *r); err != nil {
+				req.buf = req.buf[:start]
+				putReq(req)
+				return nil, fmt.Errorf("buffer: queue reading %d of %d: %w", i+1, len(rs), err)
+			}
+			req.buf = putLength(req.buf, lenAt)
+			req.ends = append(req.ends, len(req.buf))
+		}
 	}
+	var letters [][]byte
+	for _, d := range dead {
+		v, err := encodeDeadLetter(d)
+		if err != nil {
+			if req != nil {
+				putReq(req)
+			}
+			return nil, err
+		}
+		letters = append(letters, v)
+	}
+	if req == nil && letters == nil {
+		return b.current()
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		if req != nil {
+			putReq(req)
+		}
+		return nil, ErrClosed
+	}
+	rd := b.next
+	wasEmpty := rd.empty()
+	if wasEmpty {
+		rd.first = time.Now()
+	}
+	if req != nil {
+		rd.appends = append(rd.appends, req)
+		rd.size += len(req.buf)
+	}
+	for _, v := range letters {
+		rd.letters = append(rd.letters, v)
+		rd.size += len(v)
+	}
+	wasFlush := rd.flush
+	if rd.size >= flushBytes {
+		rd.flush = true
+	}
+	flush := rd.flush
+	b.mu.Unlock()
+	if wasEmpty || flush != wasFlush {
+		b.signal()
+	}
+	return rd.commit, nil
+}
+
+// putLength writes the length of the bytes that follow the 3 bytes reserved at at as a uvarint there, moving
+// the bytes to fit.
+func putLength(buf []byte, at int) []byte {
+	const reserved = 3
+	n := len(buf) - at - reserved
+	var tmp [binary.MaxVarintLen64]byte
+	w := binary.PutUvarint(tmp[:], uint64(n))
+	switch {
+	case w < reserved:
+		copy(buf[at+w:], buf[at+reserved:])
+		buf = buf[:len(buf)-(reserved-w)]
+	case w > reserved:
+		buf = slices.Insert(buf, at, make([]byte, w-reserved)...)
+	}
+	copy(buf[at:], tmp[:w])
+	return buf
+}
+
+// current returns the commit of the round being filled, for a Queue call with nothing in it.
+func (b *Buffer) current() (*fieldgate.Commit, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	return b.next.commit, nil
+}
+
+func encodeDeadLetter(d fieldgate.DeadLetter) ([]byte, error) {
 	if d.Time.IsZero() {
 		d.Time = time.Now()
 	}
@@ -262,47 +338,108 @@ func (b *Buffer) Reject(ctx context.Context, d fieldgate.DeadLetter) error {
 	}
 	v, err := json.Marshal(deadLetter{Time: d.Time.UTC(), Source: d.Source, Origin: d.Origin, Reason: d.Reason, Payload: d.Payload})
 	if err != nil {
-		return fmt.Errorf("buffer: encode dead letter: %w", err)
+		return nil, fmt.Errorf("buffer: encode dead letter: %w", err)
 	}
-	rd, err := b.enqueue(func(r *round) { r.letters = append(r.letters, v) })
-	if err != nil {
-		return err
+	return v, nil
+}
+
+// Flush asks for the round being filled, and the deletion of what Kafka acknowledged, to be committed as soon
+// as the committer is free, rather than at the end of the commit interval. It returns at once. With nothing
+// queued or acknowledged it does nothing.
+func (b *Buffer) Flush() {
+	b.mu.Lock()
+	rd := b.next
+	ask := !b.closed && !rd.flush && (!rd.empty() || b.ackedUpTo.Load() > b.deletedUpTo)
+	if ask {
+		rd.flush = true
 	}
-	select {
-	case <-rd.done:
-		return rd.err
-	case <-ctx.Done():
-		return ctx.Err()
+	b.mu.Unlock()
+	if ask {
+		b.signal()
 	}
 }
 
-// Ack deletes every stored reading with a sequence number <= seq, and returns after that is committed. The
-// forwarder calls it only after Kafka acknowledged those readings. Acks share commits with appends. An error
-// means nothing was deleted; the readings stay and are sent again (at-least-once).
-func (b *Buffer) Ack(seq uint64) error {
-	if seq == 0 {
+// signal wakes the committer without blocking.
+func (b *Buffer) signal() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Append stores rs and commits at once: it returns nil only after every reading of rs that is kept is committed
+// and fsynced, and blocks for at most the commit in progress and the one carrying rs. It is Queue, Flush and
+// Wait; a source that can wait for the commit interval uses fieldgate.Store instead, so that its readings share
+// a commit with others. A non-nil error means nothing of rs may be taken as stored; ctx ending first returns
+// ctx.Err(), and rs may still be committed.
+func (b *Buffer) Append(ctx context.Context, rs []fieldgate.Reading) error {
+	if len(rs) == 0 {
 		return nil
 	}
-	rd, err := b.enqueue(func(r *round) {
-		r.ackUpTo = max(r.ackUpTo, seq)
-		r.acks++
-	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := b.Queue(rs, nil)
 	if err != nil {
 		return err
 	}
-	<-rd.done
-	return rd.err
+	b.Flush()
+	return c.Wait(ctx)
+}
+
+// Reject stores a dead letter and commits at once, with Append's contract; it is what the forwarder calls for a
+// record Kafka refused for good.
+func (b *Buffer) Reject(ctx context.Context, d fieldgate.DeadLetter) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := b.Queue(nil, []fieldgate.DeadLetter{d})
+	if err != nil {
+		return err
+	}
+	b.Flush()
+	return c.Wait(ctx)
+}
+
+// Ack marks every stored reading with a sequence number <= seq as acknowledged by Kafka, and returns at once:
+// Scan no longer returns them, and the next commit deletes the entries they fill (within the ack delay, or when
+// the buffer is closed). A crash before that commit keeps them, and they are sent again: duplicates, which the
+// central service writes once. The only error is ErrClosed.
+func (b *Buffer) Ack(seq uint64) error {
+	for {
+		cur := b.ackedUpTo.Load()
+		if seq <= cur {
+			return nil
+		}
+		if b.ackedUpTo.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	b.mu.Lock()
+	closed := b.closed
+	first := b.ackSince.IsZero()
+	if first {
+		b.ackSince = time.Now()
+	}
+	b.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if first {
+		b.signal()
+	}
+	return nil
 }
 
 // Appended returns a channel that receives a value (without blocking the committer: it has capacity 1) after
 // each commit that stored readings. A forwarder waits on it when Scan found nothing.
 func (b *Buffer) Appended() <-chan struct{} { return b.appended }
 
-// Scan calls fn for up to max of the oldest stored readings, oldest first, with the reading's sequence number,
-// its device (the Kafka key) and its exact wire bytes (the Kafka value). key and value are copies fn may keep
-// and modify. Scan reads in one short read transaction and calls fn after it ended, so a slow fn holds up
-// nothing. It does not wait for data: with nothing stored it returns nil without calling fn. An error from fn
-// stops the scan and is returned.
+// Scan calls fn for up to max of the oldest readings not yet acknowledged, oldest first, with the reading's
+// sequence number, its device (the Kafka key) and its exact wire bytes (the Kafka value). key and value are
+// copies fn may keep and modify. Scan reads in one short read transaction and calls fn after it ended, so a slow
+// fn holds up nothing. It does not wait for data: with nothing to return it returns nil without calling fn. An
+// error from fn stops the scan and is returned.
 func (b *Buffer) Scan(max int, fn func(seq uint64, key, value []byte) error) error {
 	if max <= 0 {
 		return nil
@@ -315,23 +452,31 @@ func (b *Buffer) Scan(max int, fn func(seq uint64, key, value []byte) error) err
 		ents []ent
 		slab []byte
 	)
+	after := b.ackedUpTo.Load()
 	err := b.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketReadings).Cursor()
-		for k, v := c.First(); k != nil && len(ents) < max; k, v = c.Next() {
-			seq, dev, wire, err := decodeEntry(k, v)
+		k, v := seekEntry(c, after+1)
+		for ; k != nil && len(ents) < max; k, v = c.Next() {
+			err := eachReading(k, v, func(seq uint64, dev, wire []byte) bool {
+				if seq <= after {
+					return true
+				}
+				if ents == nil {
+					// Sized for a round of a steady stream; append grows it for a backlog.
+					ents = make([]ent, 0, min(max, 256))
+					slab = make([]byte, 0, min(max, 256)*(len(dev)+len(wire)))
+				}
+				e := ent{seq: seq, dev: len(slab)}
+				slab = append(slab, dev...)
+				e.val = len(slab)
+				slab = append(slab, wire...)
+				e.end = len(slab)
+				ents = append(ents, e)
+				return len(ents) < max
+			})
 			if err != nil {
 				return err
 			}
-			if ents == nil {
-				ents = make([]ent, 0, min(max, 4096))
-				slab = make([]byte, 0, min(max, 4096)*(len(dev)+len(wire)))
-			}
-			e := ent{seq: seq, dev: len(slab)}
-			slab = append(slab, dev...)
-			e.val = len(slab)
-			slab = append(slab, wire...)
-			e.end = len(slab)
-			ents = append(ents, e)
 		}
 		return nil
 	})
@@ -349,25 +494,103 @@ func (b *Buffer) Scan(max int, fn func(seq uint64, key, value []byte) error) err
 	return nil
 }
 
-// decodeEntry splits a stored entry into its sequence number, device and wire bytes (slices of v).
-func decodeEntry(k, v []byte) (seq uint64, dev, wire []byte, err error) {
-	if len(k) != keySize || len(v) < entryHeader+1 || v[0] != entryFormat {
-		return 0, nil, nil, fmt.Errorf("entry %x: unknown format", k)
+// seekEntry positions c on the entry holding sequence number seq, or, if no entry holds it, on the first one
+// after it.
+func seekEntry(c *bolt.Cursor, seq uint64) (k, v []byte) {
+	var key [keySize]byte
+	binary.BigEndian.PutUint64(key[:], seq)
+	k, v = c.Seek(key[:])
+	if k != nil && binary.BigEndian.Uint64(k) == seq {
+		return k, v
 	}
-	n, w := binary.Uvarint(v[entryHeader:])
-	if w <= 0 || uint64(len(v)-entryHeader-w) < n {
-		return 0, nil, nil, fmt.Errorf("entry %x: bad device length", k)
+	// The entry before may start below seq and reach it.
+	pk, pv := c.Prev()
+	if pk != nil && lastSeq(pk, pv) >= seq {
+		return pk, pv
 	}
-	p := entryHeader + w
-	return binary.BigEndian.Uint64(k), v[p : p+int(n)], v[p+int(n):], nil
+	if pk != nil {
+		return c.Next()
+	}
+	return c.First()
+}
+
+// lastSeq returns the sequence number of an entry's last reading (its first if the entry cannot be read).
+func lastSeq(k, v []byte) uint64 {
+	first := binary.BigEndian.Uint64(k)
+	if len(v) >= packedHeader && v[0] == entryPacked {
+		if n := binary.BigEndian.Uint32(v[9:packedHeader]); n > 0 {
+			return first + uint64(n) - 1
+		}
+	}
+	return first
+}
+
+// entryCount returns the number of readings in an entry.
+func entryCount(v []byte) int64 {
+	if len(v) >= packedHeader && v[0] == entryPacked {
+		return int64(binary.BigEndian.Uint32(v[9:packedHeader]))
+	}
+	return 1
+}
+
+// eachReading calls fn for every reading of the entry k, v with its sequence number, device and wire bytes
+// (slices of v), until fn returns false. A malformed entry is an error.
+func eachReading(k, v []byte, fn func(seq uint64, dev, wire []byte) bool) error {
+	if len(k) != keySize || len(v) < singleHeader+1 {
+		return fmt.Errorf("entry %x: unknown format", k)
+	}
+	seq := binary.BigEndian.Uint64(k)
+	switch v[0] {
+	case entrySingle:
+		dev, rest, ok := field(v[singleHeader:])
+		if !ok {
+			return fmt.Errorf("entry %x: bad device length", k)
+		}
+		fn(seq, dev, rest)
+		return nil
+	case entryPacked:
+		if len(v) < packedHeader {
+			return fmt.Errorf("entry %x: truncated header", k)
+		}
+		n := binary.BigEndian.Uint32(v[9:packedHeader])
+		p := v[packedHeader:]
+		for i := uint32(0); i < n; i++ {
+			dev, rest, ok := field(p)
+			if !ok {
+				return fmt.Errorf("entry %x: reading %d: bad device length", k, i)
+			}
+			wire, rest, ok := field(rest)
+			if !ok || len(wire) == 0 {
+				return fmt.Errorf("entry %x: reading %d: bad length", k, i)
+			}
+			p = rest
+			if !fn(seq+uint64(i), dev, wire) {
+				return nil
+			}
+		}
+		if len(p) != 0 || n == 0 {
+			return fmt.Errorf("entry %x: %d readings and %d bytes left over", k, n, len(p))
+		}
+		return nil
+	}
+	return fmt.Errorf("entry %x: unknown format %d", k, v[0])
+}
+
+// field splits a uvarint length and that many bytes off the front of p.
+func field(p []byte) (f, rest []byte, ok bool) {
+	n, w := binary.Uvarint(p)
+	if w <= 0 || uint64(len(p)-w) < n {
+		return nil, nil, false
+	}
+	return p[w : w+int(n)], p[w+int(n):], true
 }
 
 // entryTime returns the append time stored in an entry.
 func entryTime(v []byte) time.Time {
-	if len(v) < entryHeader {
+	if len(v) < singleHeader {
 		return time.Time{}
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:entryHeader])))
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:singleHeader])))
 }
 
 // DeadLetters returns up to max stored dead letters, newest first.
@@ -397,15 +620,17 @@ func (b *Buffer) DeadLetters(max int) ([]fieldgate.DeadLetter, error) {
 func (b *Buffer) Stats() Stats {
 	b.stmu.Lock()
 	s := b.st
+	s.FileBytes = b.fileSize
 	b.stmu.Unlock()
-	if fi, err := os.Stat(b.path); err == nil {
-		s.FileBytes = fi.Size()
+	if w, ok := processWrittenBytes(); ok {
+		s.DiskWrittenBytes = w - b.written0
 	}
 	return s
 }
 
-// Close commits what is queued, waits for it, stops the committer and closes the file. Appends after Close
-// return ErrClosed. It is safe to call after the callers' contexts were cancelled, and more than once.
+// Close commits what is queued (acknowledgements included), waits for it, stops the committer and closes the
+// file. Queue and Append after Close return ErrClosed. It is safe to call after the callers' contexts were
+// cancelled, and more than once.
 func (b *Buffer) Close() error {
 	var err error
 	b.closeMu.Do(func() {
@@ -421,4 +646,19 @@ func (b *Buffer) Close() error {
 		}
 	})
 	return err
+}
+
+// processWrittenBytes reads write_bytes of /proc/self/io: the bytes this process caused to be written to storage.
+func processWrittenBytes() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }

@@ -3,6 +3,7 @@ package buffer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,6 +78,31 @@ func mustAppend(t testing.TB, b *Buffer, rs []fieldgate.Reading) {
 	t.Helper()
 	if err := b.Append(context.Background(), rs); err != nil {
 		t.Fatalf("Append: %v", err)
+	}
+}
+
+// commitNow commits the deletions of what was acknowledged, which otherwise wait for the next commit or the ack
+// delay, and waits for it.
+func commitNow(t testing.TB, b *Buffer) {
+	t.Helper()
+	b.mu.Lock()
+	pending := b.ackedUpTo.Load() > b.deletedUpTo
+	b.mu.Unlock()
+	if !pending {
+		return
+	}
+	c, err := b.Queue(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Flush()
+	select {
+	case <-c.Done():
+		if err := c.Err(); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the deletions were not committed within 10 s")
 	}
 }
 
@@ -217,6 +243,10 @@ func TestAckRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkEntries(t, scanAll(t, b), want[50:])
+	if st := b.Stats(); st.Acked != 0 || st.Entries != 100 {
+		t.Fatalf("before the deletions were committed: acked %d entries %d", st.Acked, st.Entries)
+	}
+	commitNow(t, b)
 	st := b.Stats()
 	if st.Acked != 50 || st.Entries != 50 {
 		t.Fatalf("after ack: acked %d entries %d", st.Acked, st.Entries)
@@ -235,6 +265,7 @@ func TestAckRange(t *testing.T) {
 	if err := b.Ack(es[99].seq + 1000); err != nil {
 		t.Fatal(err)
 	}
+	commitNow(t, b)
 	st = b.Stats()
 	if st.Entries != 0 || st.Bytes != 0 || st.Acked != 100 || !st.OldestAppended.IsZero() {
 		t.Fatalf("after full ack: %+v", st)
@@ -292,7 +323,8 @@ func storedSize(t testing.TB, r fieldgate.Reading, s string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keySize + entryHeader + 1 + len(r.Device) + len(wire)
+	uv := func(n int) int { return len(binary.AppendUvarint(nil, uint64(n))) }
+	return keySize + packedHeader + uv(len(r.Device)) + len(r.Device) + uv(len(wire)) + len(wire)
 }
 
 func TestCapDropOldest(t *testing.T) {
@@ -641,6 +673,7 @@ func TestConcurrentAppendScanAck(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	commitNow(t, b)
 	st := b.Stats()
 	if st.Entries != 0 || st.Appended != uint64(total) || st.Acked != uint64(total) || st.Commits >= uint64(writers*calls) {
 		t.Fatalf("stats %+v (total %d)", st, total)
@@ -745,6 +778,7 @@ func TestDropOldestWhileForwarding(t *testing.T) {
 	if err := b.Ack(last); err != nil {                                             // deletes 513..600
 		t.Fatal(err)
 	}
+	commitNow(t, b)
 	st := b.Stats()
 	if st.DroppedOldest != 512 || st.Acked != 600-512 || st.Entries != 1024-88 || st.Appended != 1536 {
 		t.Fatalf("stats %+v", st)

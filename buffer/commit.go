@@ -3,36 +3,84 @@ package buffer
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// run is the committer: it takes the queued round whenever woken, commits it, and releases its callers. On quit
-// it commits what is still queued (nothing can be queued after Close set closed) and exits.
+// flushBytes is the size of queued readings and letters at which a round is committed without waiting for its
+// interval: it bounds the memory a round holds and the length of one transaction at full speed.
+const flushBytes = 1 << 20
+
+// ackDelay is how long the deletion of acknowledged readings may wait for a commit that carries appends before
+// it is committed on its own: ten commit intervals, at least a second. It bounds the duplicates a crash causes.
+func (c Config) ackDelay() time.Duration { return max(time.Second, 10*c.CommitInterval) }
+
+// run is the committer: it commits a round when it is due (see take), and on quit commits what is still queued
+// (nothing can be queued after Close set closed) and exits.
 func (b *Buffer) run() {
 	defer close(b.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
+		rd, wait := b.take(false)
+		if rd != nil {
+			b.commit(rd)
+			continue
+		}
+		if wait > 0 {
+			timer.Reset(wait)
+		}
 		select {
 		case <-b.wake:
+		case <-timer.C:
 		case <-b.quit:
-			b.mu.Lock()
-			rd := b.next
-			b.next = nil
-			b.mu.Unlock()
-			if !rd.empty() {
+			if rd, _ := b.take(true); rd != nil {
 				b.commit(rd)
 			}
 			return
 		}
-		b.mu.Lock()
-		rd := b.next
-		b.next = newRound()
-		b.mu.Unlock()
-		if !rd.empty() {
-			b.commit(rd)
-		}
+		timer.Stop()
 	}
+}
+
+// take returns the round to commit now, replacing it with a fresh one, or nil and how long to wait before it is
+// due (0: until woken). A round is due when it was asked to flush, or CommitInterval after its first work; a
+// round with nothing queued is due when acknowledgements have waited the ack delay for their deletion. all takes the
+// round whatever its age, if anything is to be done.
+func (b *Buffer) take(all bool) (*round, time.Duration) {
+	now := time.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rd := b.next
+	acks := b.ackedUpTo.Load() > b.deletedUpTo
+	if acks && b.ackSince.IsZero() {
+		b.ackSince = now // a failed commit left them
+	}
+	var wait time.Duration
+	switch {
+	case all && (acks || !rd.empty()):
+	case !rd.empty():
+		due := rd.first.Add(b.cfg.CommitInterval)
+		if !rd.flush && now.Before(due) {
+			wait = due.Sub(now)
+			if acks {
+				wait = min(wait, b.ackSince.Add(b.cfg.ackDelay()).Sub(now))
+			}
+			return nil, max(wait, time.Microsecond)
+		}
+		rd.early = now.Before(due)
+	case acks:
+		if due := b.ackSince.Add(b.cfg.ackDelay()); !rd.flush && now.Before(due) {
+			return nil, due.Sub(now)
+		}
+	default:
+		rd.flush = false // a Flush whose acknowledgements a commit has taken meanwhile
+		return nil, 0
+	}
+	b.next = newRound()
+	return rd, 0
 }
 
 // delta is what a committed transaction changed, applied to Stats only after the commit succeeded.
@@ -44,24 +92,44 @@ type delta struct {
 	oldest                            time.Time
 }
 
-// commit runs one round in one bbolt transaction, updates Stats, releases the round's callers and recycles its
+// commit runs one round in one bbolt transaction, updates Stats, finishes the round's commit and recycles its
 // buffers.
 func (b *Buffer) commit(rd *round) {
 	var d delta
+	ackTo := b.ackedUpTo.Load()
 	start := time.Now()
 	err := b.db.Update(func(tx *bolt.Tx) error {
 		var err error
-		d, err = b.apply(tx, rd)
+		d, err = b.apply(tx, rd, ackTo)
 		return err
 	})
 	elapsed := time.Since(start)
+	var size int64
+	if fi, serr := os.Stat(b.path); serr == nil {
+		size = fi.Size()
+	}
+
+	if err == nil {
+		b.mu.Lock()
+		b.deletedUpTo = max(b.deletedUpTo, ackTo)
+		if b.ackedUpTo.Load() > b.deletedUpTo {
+			b.ackSince = time.Now() // acknowledged while this commit ran
+		} else {
+			b.ackSince = time.Time{}
+		}
+		b.mu.Unlock()
+	}
 
 	b.stmu.Lock()
 	b.st.Commits++
 	b.st.CommitSeconds += elapsed.Seconds()
+	if rd.early {
+		b.st.Flushes++
+	}
 	if err != nil {
 		err = fmt.Errorf("buffer %s: commit: %w", b.path, err)
 		b.st.CommitErrors++
+		b.st.AppendErrors += uint64(rd.readings())
 		if b.st.Healthy {
 			b.log.Error("buffer commit failed; readings are not being stored and sources must not acknowledge", "path", b.path, "err", err)
 		}
@@ -73,6 +141,10 @@ func (b *Buffer) commit(rd *round) {
 		}
 		b.st.Healthy = true
 		b.st.LastError = ""
+		b.st.Fsyncs += 2 // bbolt syncs the pages, then the meta page
+		if size > b.fileSize && b.fileSize > 0 {
+			b.st.Fsyncs++ // and the file after growing it
+		}
 		b.st.Entries += d.entries
 		b.st.Bytes += d.bytes
 		b.st.Appended += d.appended
@@ -85,10 +157,12 @@ func (b *Buffer) commit(rd *round) {
 		b.st.DeadLettersDropped += d.dlDropped
 		b.st.OldestAppended = d.oldest
 	}
+	if size > 0 {
+		b.fileSize = size
+	}
 	b.stmu.Unlock()
 
-	rd.err = err
-	close(rd.done)
+	rd.commit.Finish(err)
 	if err == nil && d.appended > 0 {
 		select {
 		case b.appended <- struct{}{}:
@@ -100,9 +174,17 @@ func (b *Buffer) commit(rd *round) {
 	}
 }
 
-// apply does a round's work in tx and returns what changed. The order is: acks, then appends under the cap,
-// then dead letters under their caps, then the counters.
-func (b *Buffer) apply(tx *bolt.Tx, rd *round) (delta, error) {
+func (r *round) readings() int {
+	n := 0
+	for _, req := range r.appends {
+		n += len(req.ends)
+	}
+	return n
+}
+
+// apply does a round's work in tx and returns what changed. The order is: deletions of acknowledged readings,
+// then appends under the cap, then dead letters under their caps, then the counters.
+func (b *Buffer) apply(tx *bolt.Tx, rd *round, ackTo uint64) (delta, error) {
 	var d delta
 	b.stmu.Lock()
 	entries, bytes := b.st.Entries, b.st.Bytes
@@ -113,28 +195,28 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round) (delta, error) {
 	// Keys only ever grow, so full pages are best: nothing is inserted in the middle later.
 	rb.FillPercent = 1.0
 
-	// Acks.
-	if rd.ackUpTo > 0 {
-		n, sz, err := deleteFront(rb, func(k []byte) bool { return binary.BigEndian.Uint64(k) <= rd.ackUpTo }, -1)
+	// Deletions: every entry whose readings Kafka all acknowledged.
+	if ackTo > b.deletedUpTo {
+		n, sz, err := deleteFront(rb, func(k, v []byte) bool { return lastSeq(k, v) <= ackTo }, -1)
 		if err != nil {
-			return d, fmt.Errorf("ack up to %d: %w", rd.ackUpTo, err)
+			return d, fmt.Errorf("delete acknowledged up to %d: %w", ackTo, err)
 		}
 		d.acked += uint64(n)
 		entries -= n
 		bytes -= sz
 	}
 
-	// Appends.
+	// Appends, packed into entries.
 	if len(rd.appends) > 0 {
-		var incoming int64
-		for _, req := range rd.appends {
-			incoming += int64(len(req.ends)*keySize + len(req.buf))
-		}
 		limit := int64(b.cfg.MaxBytes)
-		skip := 0 // drop_oldest: incoming readings dropped because they alone exceed the cap
+		ents, dropped := b.pack(b.records(rd), limit-bytes)
+		d.dropNew += uint64(dropped)
+		var incoming int64
+		for _, e := range ents {
+			incoming += int64(e.end - e.start)
+		}
 		if b.cfg.WhenFull == DropOldest && bytes+incoming > limit {
-			need := bytes + incoming - limit
-			n, sz, err := deleteFront(rb, nil, need)
+			n, sz, err := deleteFront(rb, nil, bytes+incoming-limit)
 			if err != nil {
 				return d, fmt.Errorf("drop oldest: %w", err)
 			}
@@ -142,40 +224,23 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round) (delta, error) {
 			entries -= n
 			bytes -= sz
 			// Still over (the store is empty): the oldest of the incoming readings go too.
-			for over := bytes + incoming - limit; over > 0; skip++ {
-				req, i := locate(rd.appends, skip)
-				sz := int64(keySize + req.valueLen(i))
-				over -= sz
-				incoming -= sz
-				d.dropOld++
+			for len(ents) > 0 && bytes+incoming > limit {
+				d.dropOld += uint64(ents[0].count)
+				incoming -= int64(ents[0].end - ents[0].start)
+				ents = ents[1:]
 			}
 		}
 		seq := rb.Sequence()
-		idx := 0
-		for _, req := range rd.appends {
-			start := 0
-			for _, end := range req.ends {
-				v := req.buf[start:end:end]
-				start = end
-				idx++
-				if idx <= skip {
-					continue
-				}
-				sz := int64(keySize + len(v))
-				if b.cfg.WhenFull == DropNewest && bytes+sz > limit {
-					d.dropNew++
-					continue
-				}
-				seq++
-				var k [keySize]byte
-				binary.BigEndian.PutUint64(k[:], seq)
-				if err := rb.Put(k[:], v); err != nil {
-					return d, fmt.Errorf("put %d: %w", seq, err)
-				}
-				d.appended++
-				entries++
-				bytes += sz
+		for _, e := range ents {
+			k := b.slab[e.start : e.start+keySize]
+			binary.BigEndian.PutUint64(k, seq+1)
+			if err := rb.Put(k, b.slab[e.start+keySize:e.end]); err != nil {
+				return d, fmt.Errorf("put entry %d: %w", seq+1, err)
 			}
+			seq += uint64(e.count)
+			d.appended += uint64(e.count)
+			entries += int64(e.count)
+			bytes += int64(e.end - e.start)
 		}
 		if err := rb.SetSequence(seq); err != nil {
 			return d, err
@@ -234,43 +299,105 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round) (delta, error) {
 	return d, nil
 }
 
-func (r *appendReq) valueLen(i int) int {
-	if i == 0 {
-		return r.ends[0]
-	}
-	return r.ends[i] - r.ends[i-1]
+// records is a round's readings as one sequence of encoded records: buf holds them back to back (reusing the
+// first request's buffer when the round has one request), ends[i] is the end of record i.
+type records struct {
+	buf  []byte
+	ends []int
 }
 
-// locate returns the request and index within it of the n-th (0-based) reading of reqs.
-func locate(reqs []*appendReq, n int) (*appendReq, int) {
-	for _, req := range reqs {
-		if n < len(req.ends) {
-			return req, n
+// records collects the round's readings in queue order.
+func (b *Buffer) records(rd *round) records {
+	if len(rd.appends) == 1 {
+		return records{buf: rd.appends[0].buf, ends: rd.appends[0].ends}
+	}
+	r := records{buf: b.recBuf[:0], ends: b.recEnds[:0]}
+	for _, req := range rd.appends {
+		base := len(r.buf)
+		r.buf = append(r.buf, req.buf...)
+		for _, e := range req.ends {
+			r.ends = append(r.ends, base+e)
 		}
-		n -= len(req.ends)
 	}
-	panic("buffer: locate out of range")
+	b.recBuf, b.recEnds = r.buf, r.ends
+	return r
 }
 
-// deleteFront deletes entries from the front of bk while cond(k) holds (nil: always) and, if need >= 0, until
-// at least need bytes (key plus value) are freed. It returns the count and bytes deleted.
+func (r records) record(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = r.ends[i-1]
+	}
+	return r.buf[start:r.ends[i]]
+}
+
+// packedEntry is one entry built by pack: its key and value are b.slab[start:end], the key first.
+type packedEntry struct {
+	start, end int
+	count      uint32
+}
+
+// pack builds the records into entries of about b.entrySize bytes in b.slab, in order, each stamped with the
+// append time; their keys are left for the caller to number. room is the bytes left under the cap: with
+// drop_newest a reading that does not fit is dropped, and counted in dropped. The slab is built whole before
+// anything is put, since bbolt keeps the key and value slices until the transaction commits.
+func (b *Buffer) pack(recs records, room int64) (ents []packedEntry, dropped int) {
+	now := time.Now().UnixNano()
+	slab := b.slab[:0]
+	ents = b.ents[:0]
+	var (
+		sz  int64
+		cur = -1 // index in ents of the entry being built, -1 if none
+	)
+	for i := range recs.ends {
+		rec := recs.record(i)
+		overhead := 0
+		if cur < 0 || len(slab)-ents[cur].start-keySize+len(rec) > b.entrySize {
+			overhead = keySize + packedHeader
+		}
+		if b.cfg.WhenFull == DropNewest && sz+int64(overhead+len(rec)) > room {
+			dropped++
+			continue
+		}
+		if overhead > 0 {
+			ents = append(ents, packedEntry{start: len(slab)})
+			cur = len(ents) - 1
+			slab = append(slab, make([]byte, keySize)...) // the key, numbered by the caller
+			slab = append(slab, entryPacked)
+			slab = binary.BigEndian.AppendUint64(slab, uint64(now))
+			slab = append(slab, 0, 0, 0, 0) // the count
+		}
+		slab = append(slab, rec...)
+		sz += int64(overhead + len(rec))
+		e := &ents[cur]
+		e.count++
+		e.end = len(slab)
+		binary.BigEndian.PutUint32(slab[e.start+keySize+9:], e.count)
+	}
+	b.slab, b.ents = slab, ents
+	return ents, dropped
+}
+
+// deleteFront deletes entries from the front of bk while cond(k, v) holds (nil: always) and, if need >= 0,
+// until at least need bytes (key plus value) are freed. It returns the readings and bytes deleted.
 //
 // It finds the keys first and then deletes each by key: deleting at a cursor and calling First again walks over
 // the emptied leaves every time, which makes a large delete quadratic.
-func deleteFront(bk *bolt.Bucket, cond func(k []byte) bool, need int64) (n, sz int64, err error) {
+func deleteFront(bk *bolt.Bucket, cond func(k, v []byte) bool, need int64) (n, sz int64, err error) {
 	var keys []uint64
 	c := bk.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if need >= 0 && sz >= need {
 			break
 		}
-		if cond != nil && !cond(k) {
+		if cond != nil && !cond(k, v) {
 			break
 		}
 		sz += int64(len(k) + len(v))
+		n += entryCount(v)
 		keys = append(keys, binary.BigEndian.Uint64(k))
 	}
-	return int64(len(keys)), sz, deleteKeys(bk, keys)
+	return n, sz, deleteKeys(bk, keys)
 }
 
 func deleteKeys(bk *bolt.Bucket, keys []uint64) error {

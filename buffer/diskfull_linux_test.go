@@ -42,7 +42,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	t.Logf("Append failed after %d readings: %v", len(want), failed)
 	st := b.Stats()
-	if st.Healthy || st.LastError == "" || st.AppendErrors != 1 || st.CommitErrors == 0 {
+	if st.Healthy || st.LastError == "" || st.AppendErrors != 500 || st.CommitErrors == 0 {
 		t.Fatalf("after the failure: %+v", st)
 	}
 	if !strings.Contains(st.LastError, "no space") {

@@ -71,6 +71,14 @@ func Open(cfg Config, log *slog.Logger) (*Buffer, error) {
 	}
 	b.st.MaxBytes = int64(cfg.MaxBytes)
 	b.st.Healthy = true
+	// A quarter of a page: bbolt keeps at least two keys per leaf node, so an entry above half a page would
+	// make every commit rewrite the entry before it too.
+	b.entrySize = max(256, db.Info().PageSize/4-32)
+	if fi, err := os.Stat(cfg.Path); err == nil {
+		b.fileSize = fi.Size()
+	}
+	dropPageCache(db, b.fileSize)
+	b.written0, _ = processWrittenBytes()
 	go b.run()
 	return b, nil
 }
@@ -168,10 +176,10 @@ func walk(path string, lockTimeout time.Duration) (c walkCounts, err error) {
 				prev = append(prev[:0], k...)
 				switch {
 				case bytes.Equal(name, bucketReadings):
-					if _, _, _, err := decodeEntry(k, v); err != nil {
+					if err := eachReading(k, v, func(uint64, []byte, []byte) bool { return true }); err != nil {
 						return err
 					}
-					c.entries++
+					c.entries += entryCount(v)
 					c.bytes += int64(len(k) + len(v))
 				case bytes.Equal(name, bucketDead):
 					c.dlEntries++
@@ -245,16 +253,22 @@ func (b *Buffer) check(db *bolt.DB) error {
 	}
 }
 
-// initBuckets creates the buckets of a new file and checks the format of an existing one.
+// initBuckets creates the buckets of a new file and checks the format of an existing one. A file of format 1
+// (one reading per entry) is marked format 2: its entries are read as they are, and an older gateway would not
+// read the packed entries that follow.
 func initBuckets(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)
 		if mb != nil {
-			if v := mb.Get(keyFormat); len(v) != 8 || binary.BigEndian.Uint64(v) != fileFormat {
-				return fmt.Errorf("buffer file format %x is not %d; was it written by a newer fieldgate?", v, fileFormat)
+			v := mb.Get(keyFormat)
+			if len(v) != 8 || binary.BigEndian.Uint64(v) < 1 || binary.BigEndian.Uint64(v) > fileFormat {
+				return fmt.Errorf("buffer file format %x is not 1 or %d; was it written by a newer fieldgate?", v, fileFormat)
 			}
 			if tx.Bucket(bucketReadings) == nil || tx.Bucket(bucketDead) == nil {
 				return corrupt("buckets missing")
+			}
+			if binary.BigEndian.Uint64(v) < fileFormat {
+				return mb.Put(keyFormat, binary.BigEndian.AppendUint64(nil, fileFormat))
 			}
 			return nil
 		}

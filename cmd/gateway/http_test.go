@@ -68,7 +68,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		{Device: "L1/press", Metric: "p", Value: fieldgate.Float(1.5), GatewayTime: now},
 		{Device: "L1/oven", Metric: "t", Value: fieldgate.Int(200), GatewayTime: now, SourceTime: now.Add(-time.Second)},
 	}
-	if err := g.inputs[0].emit(context.Background(), rs); err != nil {
+	if err := fieldgate.Store(context.Background(), g.inputs[0], rs); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g.handler())
@@ -160,11 +160,11 @@ func TestInputFailure(t *testing.T) {
 	for i, in := range g.inputs {
 		switch i {
 		case 0:
-			in.run = func(ctx context.Context, emit fieldgate.Emit) error {
+			in.run = func(ctx context.Context, sink fieldgate.Sink) error {
 				return errors.New("device refused the configuration")
 			}
 		default:
-			in.run = func(ctx context.Context, emit fieldgate.Emit) error {
+			in.run = func(ctx context.Context, sink fieldgate.Sink) error {
 				select {
 				case <-ctx.Done():
 					return nil

@@ -16,10 +16,10 @@ import (
 //	input_up{input,type}                                      1 running, 0 failed or stopped
 //	input_connected{input,type}                               1 connected to its broker/device/server
 //	input_readings_total{input,type}                          readings committed to the buffer
-//	input_emits_total{input,type}                             commits (batches) of readings
-//	input_emit_errors_total{input,type}                       commits refused by the buffer (input not acknowledged)
+//	input_emits_total{input,type}                             buffer commits that carried readings of the input
+//	input_emit_errors_total{input,type}                       queued work refused or whose commit failed (not acknowledged)
 //	input_dead_letters_total{input,type}                      undecodable input stored as dead letters
-//	input_last_reading_timestamp_seconds{input,type}          time of the last commit
+//	input_last_reading_timestamp_seconds{input,type}          time of the last reading
 //	buffer_entries, buffer_bytes, buffer_file_bytes           readings waiting for Kafka, their bytes, the file size
 //	buffer_max_bytes                                          the cap
 //	buffer_oldest_age_seconds                                 age of the oldest reading not yet in Kafka
@@ -28,7 +28,10 @@ import (
 //	buffer_dead_letters, buffer_dead_letter_bytes             dead letters stored, their bytes
 //	buffer_dead_letters_stored_total, _dropped_total          dead letters committed; deleted by the caps
 //	buffer_commits_total, buffer_commit_seconds_total         group commits and the time they took
-//	buffer_append_errors_total, buffer_commit_errors_total    appends and commits that failed (disk full, I/O)
+//	buffer_flushes_total                                      commits started before commit_interval (a source asked)
+//	buffer_fsyncs_total                                       fdatasync calls of the commits
+//	buffer_disk_written_bytes_total                           bytes the process wrote to storage (/proc/self/io)
+//	buffer_append_errors_total, buffer_commit_errors_total    readings and commits that failed (disk full, I/O)
 //	buffer_corrupt_files_total                                corrupt buffer files moved aside at start
 //	buffer_healthy                                            0 while commits fail (see /readyz)
 //	kafka_forwarded_total                                     readings Kafka acknowledged
@@ -85,13 +88,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if conn, known := in.connected(); known {
 			e.gauge("input_connected", "1 while the input is connected to its broker, device or server.", b2f(conn), l...)
 		}
+		in.settle()
 		e.counter("input_readings_total", "Readings of the input committed to the buffer.", in.readings.Load(), l...)
-		e.counter("input_emits_total", "Commits of readings of the input (each one fsync shared by many readings).", in.batches.Load(), l...)
-		e.counter("input_emit_errors_total", "Commits refused by the buffer; the input did not acknowledge upstream.", in.emitErrors.Load(), l...)
+		e.counter("input_emits_total", "Buffer commits that carried readings of the input (each one shared by every input).", in.batches.Load(), l...)
+		e.counter("input_emit_errors_total", "Readings or dead letters of the input the buffer refused or failed to commit; the input did not acknowledge them upstream.", in.emitErrors.Load(), l...)
 		e.counter("input_dead_letters_total", "Input that could not become readings, stored as dead letters.", in.deadLetters.Load(), l...)
-		e.counter("input_reject_errors_total", "Dead letters the buffer could not store.", in.rejectErrors.Load(), l...)
 		if ns := in.lastReading.Load(); ns != 0 {
-			e.gauge("input_last_reading_timestamp_seconds", "Unix time of the input's last commit.", float64(ns)/1e9, l...)
+			e.gauge("input_last_reading_timestamp_seconds", "Unix time of the input's last reading.", float64(ns)/1e9, l...)
 		}
 		if in.stats != nil {
 			inputMetrics(e, in, l)
@@ -113,9 +116,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	e.counter("buffer_dead_letters_stored_total", "Dead letters committed (from inputs and from Kafka refusals).", bs.DeadLettersStored)
 	e.counter("buffer_dead_letters_dropped_total", "Oldest dead letters deleted by max_dead_letters or max_dead_letter_bytes.", bs.DeadLettersDropped)
 	e.counter("buffer_commit_errors_total", "Group commits that failed.", bs.CommitErrors)
-	e.counter("buffer_commits_total", "Group commits (each one fsync).", bs.Commits)
+	e.counter("buffer_commits_total", "Group commits: one bbolt transaction each, shared by every input.", bs.Commits)
 	e.write("buffer_commit_seconds_total", "Time spent in group commits.", prometheus.CounterValue, bs.CommitSeconds)
-	e.counter("buffer_append_errors_total", "Commits that failed (disk full, I/O error).", bs.AppendErrors)
+	e.counter("buffer_flushes_total", "Commits started before commit_interval because a source could not go on without them.", bs.Flushes)
+	e.counter("buffer_fsyncs_total", "fdatasync calls of the commits (two per commit, one more when the file grows).", bs.Fsyncs)
+	e.write("buffer_disk_written_bytes_total", "Bytes the gateway process made the kernel write to storage (/proc/self/io write_bytes): what the flash sees, before the file system's own journal.",
+		prometheus.CounterValue, float64(bs.DiskWrittenBytes))
+	e.counter("buffer_append_errors_total", "Readings whose commit failed (disk full, I/O error).", bs.AppendErrors)
 	e.counter("buffer_corrupt_files_total", "Corrupt buffer files moved aside at start.", bs.CorruptFilesMovedAside)
 	e.gauge("buffer_healthy", "0 while the buffer cannot commit (see /readyz).", b2f(bs.Healthy))
 

@@ -46,53 +46,80 @@ type gateway struct {
 	devices *deviceTracker
 }
 
-// input is one configured source with the counters the daemon keeps for it: its emit and reject go through
-// here, so readings in, dead letters and the devices seen are counted the same way for every protocol.
+// input is one configured source with the counters the daemon keeps for it. It is the source's fieldgate.Sink:
+// what the source queues goes to the buffer through here, so readings, dead letters and the devices seen are
+// counted the same way for every protocol.
 type input struct {
 	g     *gateway
 	name  string // unique across all inputs
 	kind  string // "mqtt", "modbus", "opcua"
 	field string // its place in the config file, e.g. "mqtt[0]"
 
-	run       func(ctx context.Context, emit fieldgate.Emit) error
+	run       func(ctx context.Context, sink fieldgate.Sink) error
 	stats     func() any          // the component's own Stats(), for /api/status
 	connected func() (bool, bool) // (connected, known); known is false for inputs with no connection state
 
-	readings     atomic.Uint64 // committed to the buffer
-	batches      atomic.Uint64 // successful emits
-	emitErrors   atomic.Uint64 // emits the buffer refused (the input did not acknowledge upstream)
-	deadLetters  atomic.Uint64 // rejects committed
-	rejectErrors atomic.Uint64
-	lastReading  atomic.Int64 // unix nanoseconds of the last committed emit
-	state        atomic.Value // string: "starting", "running", "failed", "stopped"
-	lastError    atomic.Value // string
+	// pending is what the input queued whose commit has not been counted yet; it is settled at every Queue and
+	// before the counters are read.
+	pending     *fieldgate.Pending[queued]
+	settleMu    sync.Mutex        // one settle at a time, so lastCommit is counted once
+	lastCommit  *fieldgate.Commit // the last commit counted in batches
+	readings    atomic.Uint64     // committed to the buffer
+	batches     atomic.Uint64     // commits that carried readings of the input
+	emitErrors  atomic.Uint64     // Queue calls refused, or whose commit failed (the input did not acknowledge upstream)
+	deadLetters atomic.Uint64     // dead letters committed
+	lastReading atomic.Int64      // unix nanoseconds of the last reading queued
+	state       atomic.Value      // string: "starting", "running", "failed", "stopped"
+	lastError   atomic.Value      // string
 }
 
-// emit is the input's fieldgate.Emit: the buffer's Append, counted.
-func (in *input) emit(ctx context.Context, rs []fieldgate.Reading) error {
-	if err := in.g.buf.Append(ctx, rs); err != nil {
-		if ctx.Err() == nil {
+// queued is one Queue call of an input, waiting for its commit to be counted.
+type queued struct {
+	c              *fieldgate.Commit
+	readings, dead int
+}
+
+var _ fieldgate.Sink = (*input)(nil)
+
+func newInput(g *gateway, name, kind, field string) *input {
+	return &input{g: g, name: name, kind: kind, field: field, pending: fieldgate.NewPending[queued]()}
+}
+
+// Queue is the buffer's Queue, counted.
+func (in *input) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fieldgate.Commit, error) {
+	c, err := in.g.buf.Queue(rs, dead)
+	if err != nil {
+		in.emitErrors.Add(1)
+		return nil, err
+	}
+	if len(rs) > 0 {
+		in.lastReading.Store(time.Now().UnixNano())
+		in.g.devices.seen(in.name, rs)
+	}
+	in.pending.Add(c, queued{c: c, readings: len(rs), dead: len(dead)})
+	in.settle()
+	return c, nil
+}
+
+// Flush is the buffer's Flush.
+func (in *input) Flush() { in.g.buf.Flush() }
+
+// settle counts the input's queued work whose commit has finished.
+func (in *input) settle() {
+	in.settleMu.Lock()
+	defer in.settleMu.Unlock()
+	in.pending.Settle(func(q queued, err error) {
+		if err != nil {
 			in.emitErrors.Add(1)
+			return
 		}
-		return err
-	}
-	in.readings.Add(uint64(len(rs)))
-	in.batches.Add(1)
-	in.lastReading.Store(time.Now().UnixNano())
-	in.g.devices.seen(in.name, rs)
-	return nil
-}
-
-// reject is the input's fieldgate.Reject: the buffer's Reject, counted.
-func (in *input) reject(ctx context.Context, d fieldgate.DeadLetter) error {
-	if err := in.g.buf.Reject(ctx, d); err != nil {
-		if ctx.Err() == nil {
-			in.rejectErrors.Add(1)
+		in.readings.Add(uint64(q.readings))
+		in.deadLetters.Add(uint64(q.dead))
+		if q.readings > 0 && q.c != in.lastCommit {
+			in.lastCommit = q.c
+			in.batches.Add(1)
 		}
-		return err
-	}
-	in.deadLetters.Add(1)
-	return nil
+	})
 }
 
 func (in *input) getState() string {
@@ -116,8 +143,8 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	g.fwd = fwd
 	for i, mc := range cfg.MQTT {
-		in := &input{g: g, name: mc.Name, kind: "mqtt", field: fmt.Sprintf("mqtt[%d]", i)}
-		src, err := mqtt.New(mc, log, in.reject) // it adds input=mqtt:<name> to its log lines
+		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i))
+		src, err := mqtt.New(mc, log) // it adds input=mqtt:<name> to its log lines
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
 			continue
@@ -128,7 +155,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.inputs = append(g.inputs, in)
 	}
 	for i, mc := range cfg.Modbus {
-		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i)}
+		in := newInput(g, mc.Name, "modbus", fmt.Sprintf("modbus[%d]", i))
 		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -141,7 +168,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.modbus = append(g.modbus, src)
 	}
 	for i, oc := range cfg.OPCUA {
-		in := &input{g: g, name: oc.Name, kind: "opcua", field: fmt.Sprintf("opcua[%d]", i)}
+		in := newInput(g, oc.Name, "opcua", fmt.Sprintf("opcua[%d]", i))
 		src, err := opcua.New(oc, log) // it adds input=opcua:<name>
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -270,7 +297,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 	for _, in := range g.inputs {
 		in.state.Store("running")
 		eg.Go(func() error {
-			err := in.run(gctx, in.emit)
+			err := in.run(gctx, in)
 			if gctx.Err() != nil {
 				in.state.Store("stopped")
 				return nil

@@ -41,6 +41,8 @@ func inputMetrics(e emitter, in *input, l []string) {
 		e.counter("mqtt_messages_total", "Messages received.", s.Messages, l...)
 		e.counter("mqtt_redelivered_total", "Messages received again (DUP flag): sent before but not acknowledged.", s.Redelivered, l...)
 		e.counter("mqtt_acked_total", "QoS 1/2 messages acknowledged to the broker after their commit.", s.AckedMessages, l...)
+		e.counter("mqtt_flushes_total", "Commits asked for at once because max_inflight messages waited (the broker sends no more until they are acknowledged).", s.Flushes, l...)
+		e.counter("mqtt_held_total", "Times the input stopped reading from the broker because max_batch messages waited for their commits.", s.Held, l...)
 		e.counter("mqtt_discarded_total", "Queued messages dropped unacknowledged after a failed commit (the broker redelivers them).", s.Discarded, l...)
 		e.counter("mqtt_unrouted_total", "Messages that matched no subscription (stored as dead letters).", s.Unrouted, l...)
 		e.write("mqtt_ack_latency_seconds_total", "Sum of the times from receipt to acknowledgement; divided by mqtt_ack_latency_count_total, the mean.",

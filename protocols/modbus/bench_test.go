@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // benchMap is the benchmark map: 200 tags spread over 1,000 holding registers, one every 5 registers,
@@ -199,7 +200,7 @@ func benchJitter(b *testing.B, burn bool) {
 		defer burnCore()()
 	}
 	b.ResetTimer()
-	err = s.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error {
+	err = s.Run(ctx, testutil.EmitFunc(func(_ context.Context, rs []fieldgate.Reading) error {
 		if len(rs) == 200 {
 			bigPolls++
 			if bigPolls > b.N { // the first is at start
@@ -207,7 +208,7 @@ func benchJitter(b *testing.B, burn bool) {
 			}
 		}
 		return nil
-	})
+	}))
 	cancel()
 	if err != nil {
 		b.Fatal(err)

@@ -193,7 +193,7 @@ func TestNPMServerRestart(t *testing.T) {
 	phases := make(chan fieldgate.Quality, 1000)
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error {
+		done <- s.Run(ctx, testutil.EmitFunc(func(_ context.Context, rs []fieldgate.Reading) error {
 			for _, r := range rs {
 				select {
 				case phases <- r.Quality:
@@ -201,7 +201,7 @@ func TestNPMServerRestart(t *testing.T) {
 				}
 			}
 			return nil
-		})
+		}))
 	}()
 	wait := func(q fieldgate.Quality) {
 		t.Helper()

@@ -247,7 +247,7 @@ func run(t testing.TB, s *Source, n int, d time.Duration) [][]fieldgate.Reading 
 	var got [][]fieldgate.Reading
 	done := make(chan error, 1)
 	go func() {
-		done <- s.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error {
+		done <- s.Run(ctx, testutil.EmitFunc(func(_ context.Context, rs []fieldgate.Reading) error {
 			for _, r := range rs {
 				if err := r.Validate(); err != nil {
 					t.Errorf("emitted an invalid reading: %v", err)
@@ -260,7 +260,7 @@ func run(t testing.TB, s *Source, n int, d time.Duration) [][]fieldgate.Reading 
 				cancel()
 			}
 			return nil
-		})
+		}))
 	}()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

@@ -27,6 +27,7 @@ type Source struct {
 	connected   atomic.Bool
 	connects    atomic.Uint64
 	connectErrs atomic.Uint64
+	queueErrs   atomic.Uint64
 
 	// Used by the Run goroutine only.
 	client      *modbus.ModbusClient
@@ -76,7 +77,10 @@ type Stats struct {
 	Connected       bool   // the client is open
 	Connects        uint64 // successful opens, the first included
 	ConnectFailures uint64
-	Devices         []DeviceStats
+	// QueueErrors counts polls whose readings the buffer refused to queue (it is closed); the gateway counts
+	// the polls whose commit failed (input_emit_errors_total).
+	QueueErrors uint64
+	Devices     []DeviceStats
 }
 
 // DeviceStats are one device's counters.
@@ -249,7 +253,8 @@ func (s *Source) Plan() []PlannedRequest { return slices.Clone(s.plan) }
 
 // Stats returns a snapshot of the counters. It is safe to call at any time from any goroutine.
 func (s *Source) Stats() Stats {
-	st := Stats{Connection: s.cfg.Name, Connected: s.connected.Load(), Connects: s.connects.Load(), ConnectFailures: s.connectErrs.Load()}
+	st := Stats{Connection: s.cfg.Name, Connected: s.connected.Load(), Connects: s.connects.Load(), ConnectFailures: s.connectErrs.Load(),
+		QueueErrors: s.queueErrs.Load()}
 	for _, d := range s.devices {
 		c := &d.stats
 		ds := DeviceStats{
@@ -270,17 +275,18 @@ func (s *Source) Stats() Stats {
 	return st
 }
 
-// Run polls until ctx ends, then closes the connection and returns nil. It returns an error only when emit
-// fails for another reason than ctx ending (the buffer could not store: the gateway must stop). A device that
-// does not answer, refuses a request or drops the connection never makes Run return: its tags are emitted Bad
-// and it is retried with backoff.
+// Run polls until ctx ends, then closes the connection and returns nil. Each poll's readings are queued in
+// sink's next group commit and counted as collected by the gateway once that commit is done; Run does not wait
+// for it, so a commit interval never delays the schedule. A device that does not answer, refuses a request or
+// drops the connection never makes Run return: its tags are queued Bad and it is retried with backoff. A commit
+// that fails (disk full) loses that poll's readings, which the gateway counts; polling goes on.
 //
 // Every group is polled once at start, then on its schedule: the multiples of its interval since the Unix
 // epoch, so that the readings of many gateways line up.
 //
 // Run returns within one request timeout or one dial (at most the library's 5s, 15s for a TLS handshake) after
 // ctx ends, because the library's calls cannot be interrupted.
-func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
+func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 	defer s.closeClient()
 	now := time.Now()
 	for _, g := range s.groups {
@@ -325,11 +331,9 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 			continue
 		}
 		if len(batch) > 0 {
-			if err := emit(ctx, batch); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("modbus %s: emit: %w", s.cfg.Name, err)
+			if _, err := sink.Queue(batch, nil); err != nil && ctx.Err() == nil {
+				s.queueErrs.Add(1)
+				s.log.Error("cannot queue readings; this poll is lost", "device", g.dev.name, "err", err)
 			}
 		}
 	}

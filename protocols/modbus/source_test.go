@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,7 +399,9 @@ func TestRunStopsPromptly(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, func(context.Context, []fieldgate.Reading) error { return nil }) }()
+	go func() {
+		done <- s.Run(ctx, testutil.EmitFunc(func(context.Context, []fieldgate.Reading) error { return nil }))
+	}()
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
@@ -412,17 +414,32 @@ func TestRunStopsPromptly(t *testing.T) {
 	}
 }
 
-// TestEmitErrorStopsRun: when the buffer cannot store, Run returns the error (the gateway must stop).
-func TestEmitErrorStopsRun(t *testing.T) {
+// TestFailedCommitsDoNotStopPolling: when the buffer cannot store (disk full), the readings of those polls are
+// lost, but the device keeps being polled and Run returns nil when it is stopped.
+func TestFailedCommitsDoNotStopPolling(t *testing.T) {
 	im := &image{}
 	s, err := New(fixtureConfig(startImageServer(t, im)), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = s.Run(ctx, func(context.Context, []fieldgate.Reading) error { return os.ErrPermission })
-	if err == nil || !strings.Contains(err.Error(), "emit") {
-		t.Fatalf("Run = %v", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Run(ctx, testutil.EmitFunc(func(context.Context, []fieldgate.Reading) error {
+			calls.Add(1)
+			return os.ErrPermission
+		}))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for calls.Load() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d polls queued in 10 s after failed commits, want 3", calls.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v, want nil", err)
 	}
 }

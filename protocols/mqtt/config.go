@@ -49,8 +49,16 @@ type Config struct {
 	// MaxReconnectInterval caps the exponential backoff between connection attempts. Default 30s (paho's own
 	// default is 10 minutes, which leaves a gateway deaf for that long after a broker restart).
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
-	// MaxBatch is the most messages committed in one emit. Default 1024. Messages that arrive while a commit is
-	// running are committed together in the next one, so one fsync serves many messages.
+	// MaxInflight is the broker's limit of unacknowledged QoS 1/2 messages for this client: Mosquitto's and
+	// VerneMQ's max_inflight_messages (default 20), EMQX's max_inflight (32). Messages wait for the buffer's
+	// commit interval so that one commit serves many, but when this many wait the commit starts at once: the
+	// broker sends nothing more until it has acknowledgements, so waiting any longer would only cap the rate.
+	// Default 20. Set it to the broker's value: above it, the rate falls to that value per commit interval;
+	// below it, commits are more frequent than they need to be.
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxBatch is the most messages (QoS 0 included) that may wait for their commit: beyond it the input stops
+	// reading from the broker until the oldest are committed, which bounds memory against a QoS 0 flood.
+	// Default 1024.
 	MaxBatch int `yaml:"max_batch"`
 	// Subscriptions are the topics to read and how their payloads map to readings. At least one. A message is
 	// mapped by the first subscription, in this order, whose topic filter matches its topic.
@@ -120,6 +128,7 @@ const (
 	DefaultConnectTimeout       = 10 * time.Second
 	DefaultMaxReconnectInterval = 30 * time.Second
 	DefaultMaxBatch             = 1024
+	DefaultMaxInflight          = 20
 	DefaultQoS                  = 1
 )
 
@@ -139,6 +148,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
 	}
 	subs := make([]Subscription, len(c.Subscriptions))
 	for i, s := range c.Subscriptions {
@@ -214,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatch < 0 {
 		add("max_batch", "negative")
+	}
+	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
+		add("max_inflight", "%d: want 1 to 65535 (the broker's max_inflight_messages; 0 for the default %d)", c.MaxInflight, DefaultMaxInflight)
 	}
 	if len(c.Subscriptions) == 0 {
 		add("subscriptions", "at least one subscription is required")

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -83,7 +82,7 @@ func TestValidateNamesTheField(t *testing.T) {
 			if !hasFieldError(err, c.field, c.text) {
 				t.Errorf("error %q has no FieldError at %q containing %q", err, c.field, c.text)
 			}
-			if _, nerr := New(cfg, nil, noReject); nerr == nil {
+			if _, nerr := New(cfg, nil); nerr == nil {
 				t.Error("New accepted an invalid config")
 			}
 		})
@@ -99,8 +98,6 @@ func hasFieldError(err error, field, text string) bool {
 	}
 	return false
 }
-
-func noReject(context.Context, fieldgate.DeadLetter) error { return nil }
 
 func TestValidateAcceptsAndDefaults(t *testing.T) {
 	cfg := validConfig()
@@ -141,7 +138,7 @@ func TestWarnings(t *testing.T) {
 	}
 	// The password never reaches the log, whatever is logged.
 	var buf bytes.Buffer
-	src, err := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)), noReject)
+	src, err := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +167,7 @@ func TestSensorsSnippet(t *testing.T) {
 	if cfg.KeepAlive != 30*time.Second {
 		t.Errorf("keep_alive = %v, want 30s from the YAML", cfg.KeepAlive)
 	}
-	src, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), noReject)
+	src, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,12 @@ import (
 func TestMosquittoKilledAndRestarted(t *testing.T) {
 	mq := testutil.StartMosquitto(t)
 	prefix := uniq("kill")
-	sk := &sink{}
+	sk := testutil.NewSink(t)
 	r := start(t, testConfig(mq.URL, prefix), sk)
 	pub := newPublisher(t, mq.URL)
 	topic := func(int) string { return prefix + "/l1/d1/telemetry" }
 	pub.publish(topic, telemetry, 50)
-	waitFor(t, 15*time.Second, "the first 50 messages", func() bool { n, _ := sk.count(); return n >= 150 })
+	waitFor(t, 15*time.Second, "the first 50 messages", func() bool { n, _ := sk.Count(); return n >= 150 })
 
 	mq.Signal(syscall.SIGKILL)
 	waitFor(t, 15*time.Second, "the source to notice", func() bool { return !r.src.Stats().Connected })
@@ -28,8 +28,8 @@ func TestMosquittoKilledAndRestarted(t *testing.T) {
 	waitFor(t, 30*time.Second, "the reconnect", func() bool { st := r.src.Stats(); return st.Subscribed && st.Connects >= 2 })
 	pub2 := newPublisher(t, mq.URL)
 	pub2.publish(topic, func(i int) []byte { return telemetry(50 + i) }, 50)
-	waitFor(t, 30*time.Second, "the 50 messages after the restart", func() bool { n, _ := sk.count(); return n >= 300 })
-	rs, _ := sk.snapshot()
+	waitFor(t, 30*time.Second, "the 50 messages after the restart", func() bool { n, _ := sk.Count(); return n >= 300 })
+	rs, _ := sk.Snapshot()
 	seqs := seqByDevice(rs)["l1/d1"]
 	for i, s := range seqs {
 		if s != int64(i) {
@@ -48,7 +48,7 @@ func TestMosquittoRestartKeepsQueuedMessages(t *testing.T) {
 	mq := testutil.StartMosquitto(t)
 	prefix := uniq("queued")
 	cfg := testConfig(mq.URL, prefix)
-	sk := &sink{}
+	sk := testutil.NewSink(t)
 	r := start(t, cfg, sk)
 	r.stop(t) // the session and its subscription now exist at the broker
 	pub := newPublisher(t, mq.URL)
@@ -58,8 +58,8 @@ func TestMosquittoRestartKeepsQueuedMessages(t *testing.T) {
 	mq.Signal(syscall.SIGTERM)
 	mq.Start()
 	start(t, cfg, sk)
-	waitFor(t, 30*time.Second, "the 200 queued messages", func() bool { n, _ := sk.count(); return n >= 600 })
-	rs, _ := sk.snapshot()
+	waitFor(t, 30*time.Second, "the 200 queued messages", func() bool { n, _ := sk.Count(); return n >= 600 })
+	rs, _ := sk.Snapshot()
 	seqs := seqByDevice(rs)["l1/d1"]
 	if len(seqs) != 200 {
 		t.Fatalf("got %d messages, want 200", len(seqs))

@@ -6,24 +6,31 @@
 //
 // The client uses a fixed client id and a persistent session (clean_session false) by default, so the broker
 // keeps queued and unacknowledged messages while the gateway is down or disconnected. paho's automatic
-// acknowledgement is off: the message handler only queues a message for one worker goroutine, which takes every
-// message that has arrived (up to max_batch), maps them, commits all their readings in one Emit call (one group
-// commit of the buffer) and stores the dead letters with Reject, then acknowledges the messages in arrival
-// order, as MQTT requires. A message is acknowledged only after Emit (or Reject) returned nil for it.
+// acknowledgement is off. The message handler, which paho calls in arrival order on its router goroutine, maps
+// the message to readings (or a dead letter) and queues them in the buffer's group commit (fieldgate.Sink): it
+// never waits for the commit. A second goroutine, the acknowledger, waits for the commits in order and
+// acknowledges each message once its commit is done, in arrival order, as MQTT requires. A message is
+// acknowledged only after its readings (or its dead letter) are durable.
 //
-// When Emit or Reject fails, nothing from the failed message on is acknowledged. The worker then drops the
+// Messages wait for the buffer's commit interval, so that one commit carries many; but the broker lets only
+// max_inflight_messages (Mosquitto's default 20) be unacknowledged and sends nothing more until it has
+// acknowledgements, so when max_inflight messages wait the handler asks for the commit at once (Sink.Flush).
+// Waiting then would only cap the rate.
+//
+// When a commit fails, nothing from its first message on is acknowledged. The session then drops the
 // connection and connects again after a backoff (doubling up to max_reconnect_interval, reset by the next
 // successful commit): an MQTT 3.1.1 broker sends an unacknowledged message again only on a new connection, so
-// the reconnect is what makes the broker redeliver. Messages already queued from the dropped connection are
-// discarded, unacknowledged; the broker redelivers them too.
+// the reconnect is what makes the broker redeliver. Messages of the dropped connection still waiting for
+// commits are discarded, unacknowledged; the broker redelivers them too.
 //
 // # Throughput
 //
 // A broker lets only a few QoS 1/2 messages per client be unacknowledged (Mosquitto's max_inflight_messages,
-// default 20), so the rate is bounded by about max_inflight / (commit time + round trip): with a 2 ms group
-// commit, some 10,000 messages/s. Raising max_inflight_messages on the broker raises that bound; the broker's
-// max_queued_messages (default 1000) and max_queued_bytes bound what it keeps for the gateway while it is down,
-// and Mosquitto drops messages beyond them silently: raise them to cover the outages you plan for, e.g.
+// default 20), so the rate is bounded by about max_inflight / (commit time + round trip): with a 2 ms commit,
+// some 10,000 messages/s. Raising max_inflight_messages on the broker (and max_inflight here) raises that bound;
+// the broker's max_queued_messages (default 1000) and max_queued_bytes bound what it keeps for the gateway while
+// it is down, and Mosquitto drops messages beyond them silently: raise them to cover the outages you plan for,
+// e.g.
 //
 //	max_inflight_messages 100   # per client; more in flight = bigger group commits
 //	max_queued_messages 1000000 # per client, kept while the gateway is away or behind
@@ -31,10 +38,10 @@
 //	persistence true            # sessions and queued messages survive a broker restart (saved on shutdown
 //	autosave_interval 60        # and every autosave_interval seconds; a kill -9 loses what came after)
 //
-// The handler blocks paho's reader only while the queue (max_batch messages, at least 256) is full; the broker's
-// in-flight limit normally keeps QoS 1/2 traffic below that, and a QoS 0 flood faster than the commits slows
-// paho's reader down (backpressure) rather than growing memory. A full queue for longer than the keepalive
-// interval would cost the connection (paho reads the ping responses on the same goroutine).
+// The handler blocks paho's reader only while max_batch messages wait for their commits; the broker's in-flight
+// limit normally keeps QoS 1/2 traffic below that, and a QoS 0 flood faster than the commits slows paho's reader
+// down (backpressure) rather than growing memory. A wait longer than the keepalive interval would cost the
+// connection (paho reads the ping responses on the same goroutine).
 //
 // # Caveats
 //
@@ -71,19 +78,23 @@ import (
 type Source struct {
 	cfg    Config // defaults applied
 	log    *slog.Logger
-	reject fieldgate.Reject
 	origin string // "mqtt:<name>", the dead letters' Source
 	subs   []Subscription
 	ran    atomic.Bool
 
-	connected, subscribed            atomic.Bool
-	connects, losses, subscribeErrs  atomic.Uint64
-	messages, redelivered, readings  atomic.Uint64
-	deadLetters, emitErrs, rejectErr atomic.Uint64
-	acked, batches, discarded        atomic.Uint64
-	ackNanos, ackCount               atomic.Uint64
-	perSub                           []subCounters
-	unrouted                         atomic.Uint64
+	connected, subscribed           atomic.Bool
+	connects, losses, subscribeErrs atomic.Uint64
+	messages, redelivered, readings atomic.Uint64
+	deadLetters, commitErrs         atomic.Uint64
+	acked, commits, discarded       atomic.Uint64
+	flushes, held                   atomic.Uint64
+	ackNanos, ackCount              atomic.Uint64
+	perSub                          []subCounters
+	unrouted                        atomic.Uint64
+
+	// The rate limit of the dead-letter log; used by one acknowledger at a time.
+	lastLog    time.Time
+	suppressed int
 }
 
 type subCounters struct {
@@ -99,13 +110,14 @@ type Stats struct {
 	SubscribeErrors  uint64 // subscriptions the broker refused or did not confirm
 	Messages         uint64 // messages received
 	Redelivered      uint64 // messages received with the DUP flag (the broker sends again what was not acknowledged)
-	Readings         uint64 // readings committed through Emit
+	Readings         uint64 // readings committed
 	DeadLetters      uint64 // messages stored as dead letters (then acknowledged)
-	EmitErrors       uint64 // Emit calls that failed (their messages were not acknowledged)
-	RejectErrors     uint64 // Reject calls that failed (their messages were not acknowledged)
+	EmitErrors       uint64 // commits that failed or could not be queued (their messages were not acknowledged)
 	AckedMessages    uint64 // QoS 1/2 messages acknowledged after their commit (paho drops an ack for a connection lost meanwhile; the broker redelivers)
-	Batches          uint64 // commit rounds (one Emit call each, at most)
-	Discarded        uint64 // queued messages dropped unacknowledged after a failed commit (the broker redelivers them)
+	Batches          uint64 // buffer commits that carried this input's messages
+	Flushes          uint64 // commits asked for at once because max_inflight messages were waiting
+	Held             uint64 // times the handler held paho's reader because max_batch messages were waiting
+	Discarded        uint64 // messages dropped unacknowledged after a failed commit or at the end of a session (the broker redelivers them)
 	// AckLatencySeconds is the sum of the times from receipt to acknowledgement of AckLatencyCount messages.
 	AckLatencySeconds float64
 	AckLatencyCount   uint64
@@ -121,20 +133,18 @@ type SubscriptionStats struct {
 	DeadLetters uint64
 }
 
-// New checks cfg, applies its defaults and returns the source. It does no I/O. reject stores dead letters durably;
-// it must not be nil.
-func New(cfg Config, log *slog.Logger, reject fieldgate.Reject) (*Source, error) {
+var _ fieldgate.Source = (*Source)(nil)
+
+// New checks cfg, applies its defaults and returns the source. It does no I/O.
+func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
-	}
-	if reject == nil {
-		return nil, errors.New("mqtt: New needs a Reject func for dead letters")
 	}
 	if log == nil {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
-	s := &Source{cfg: cfg, log: log.With("input", "mqtt:"+cfg.Name), reject: reject, origin: "mqtt:" + cfg.Name,
+	s := &Source{cfg: cfg, log: log.With("input", "mqtt:"+cfg.Name), origin: "mqtt:" + cfg.Name,
 		subs: cfg.Subscriptions, perSub: make([]subCounters, len(cfg.Subscriptions))}
 	return s, nil
 }
@@ -147,8 +157,8 @@ func (s *Source) Stats() Stats {
 	st := Stats{
 		Connected: s.connected.Load(), Subscribed: s.subscribed.Load(), Connects: s.connects.Load(), ConnectionLosses: s.losses.Load(),
 		SubscribeErrors: s.subscribeErrs.Load(), Messages: s.messages.Load(), Redelivered: s.redelivered.Load(),
-		Readings: s.readings.Load(), DeadLetters: s.deadLetters.Load(), EmitErrors: s.emitErrs.Load(),
-		RejectErrors: s.rejectErr.Load(), AckedMessages: s.acked.Load(), Batches: s.batches.Load(),
+		Readings: s.readings.Load(), DeadLetters: s.deadLetters.Load(), EmitErrors: s.commitErrs.Load(),
+		AckedMessages: s.acked.Load(), Batches: s.commits.Load(), Flushes: s.flushes.Load(), Held: s.held.Load(),
 		Discarded: s.discarded.Load(), AckLatencySeconds: float64(s.ackNanos.Load()) / 1e9,
 		AckLatencyCount: s.ackCount.Load(), Unrouted: s.unrouted.Load(),
 	}
@@ -161,14 +171,14 @@ func (s *Source) Stats() Stats {
 	return st
 }
 
-// errCommit ends a session after Emit or Reject failed, so that the broker redelivers on the next connection.
+// errCommit ends a session after a commit failed, so that the broker redelivers on the next connection.
 var errCommit = errors.New("commit failed")
 
-// Run connects, subscribes and delivers readings through emit until ctx ends, then returns nil. It reconnects by
+// Run connects, subscribes and delivers readings to sink until ctx ends, then returns nil. It reconnects by
 // itself after a lost connection or a failed commit (see the package doc). It returns an error only for what
 // retrying cannot fix: TLS files that cannot be read. Run may be called once; it leaves no goroutine of its own
 // behind (paho's may take up to disconnectQuiesce to wind down after the disconnect).
-func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
+func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		return errors.New("mqtt: Run called twice")
 	}
@@ -188,11 +198,10 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 			return fmt.Errorf("mqtt input %s: subscriptions[%d]: %w", s.cfg.Name, i, err)
 		}
 	}
-	w := &worker{s: s, emit: emit, mappers: mappers}
 	const firstDelay = 500 * time.Millisecond
 	delay := firstDelay
 	for {
-		committed, err := s.session(ctx, tlsCfg, w)
+		committed, err := s.session(ctx, tlsCfg, &intake{s: s, sink: sink, mappers: mappers})
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -216,36 +225,22 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 // acknowledgement cut off here is only a redelivery after the restart.
 const disconnectQuiesce = 1000 // milliseconds
 
-type inbound struct {
-	msg paho.Message
-	at  time.Time
-}
-
-// session runs one paho client: connect, then work until ctx ends or a commit fails. committed reports whether
-// anything was committed (which resets the backoff).
-func (s *Source) session(ctx context.Context, tlsCfg *tls.Config, w *worker) (committed bool, err error) {
-	queue := make(chan inbound, max(s.cfg.MaxBatch, 256))
-	done := make(chan struct{})
-	handler := func(_ paho.Client, m paho.Message) {
-		// Keep this short: it runs on paho's router goroutine, which also reads the keepalive responses.
-		s.messages.Add(1)
-		if m.Duplicate() {
-			s.redelivered.Add(1)
-		}
-		select {
-		case queue <- inbound{msg: m, at: time.Now()}:
-		case <-done:
-		}
-	}
-	client := paho.NewClient(s.options(tlsCfg, handler))
+// session runs one paho client: connect, then acknowledge until ctx ends or a commit fails. committed reports
+// whether anything was committed (which resets the backoff).
+func (s *Source) session(ctx context.Context, tlsCfg *tls.Config, in *intake) (committed bool, err error) {
+	in.pending = fieldgate.NewPending[inflight]()
+	in.failed = make(chan struct{})
+	in.stop = make(chan struct{})
+	in.settled = make(chan struct{}, 1)
+	client := paho.NewClient(s.options(tlsCfg, in.handle))
 	defer func() {
-		close(done) // unblock the handler, so paho's router can stop
+		in.close() // the handler takes nothing more, so paho's router can stop
 		client.Disconnect(disconnectQuiesce)
 		s.subscribed.Store(false)
 		if s.connected.Swap(false) && errors.Is(err, errCommit) {
 			s.losses.Add(1)
 		}
-		s.discarded.Add(uint64(len(queue)))
+		s.discarded.Add(uint64(in.pending.Len()))
 	}()
 
 	tok := client.Connect()
@@ -257,7 +252,7 @@ func (s *Source) session(ctx context.Context, tlsCfg *tls.Config, w *worker) (co
 	if err := tok.Error(); err != nil {
 		return false, fmt.Errorf("connect to %s: %w", s.cfg.Broker, err)
 	}
-	return w.run(ctx, queue)
+	return in.acknowledge(ctx)
 }
 
 // options builds paho's options. The handler is the default publish handler, set before Connect: paho does not
@@ -350,167 +345,201 @@ func redactURL(u string) string {
 	return p.Redacted()
 }
 
-// worker maps, commits and acknowledges. Its state lives across sessions (the mappers' caches); it runs on the
-// goroutine of Run only.
-type worker struct {
-	s        *Source
-	emit     fieldgate.Emit
-	mappers  []*Mapper
-	batch    []inbound
-	readings []fieldgate.Reading
-	state    []msgState
-	dead     []int
+// intake is one session's path from paho to the buffer and back: handle maps and queues each message as it
+// arrives; acknowledge acknowledges them as their commits finish.
+type intake struct {
+	s       *Source
+	sink    fieldgate.Sink
+	mappers []*Mapper // shared by the sessions of a Source; only the handler of one session uses them at a time
+	pending *fieldgate.Pending[inflight]
+	// open is the commit the last message was queued into, and openQoS how many QoS 1/2 messages were queued
+	// into it: used by the handler only.
+	open    *fieldgate.Commit
+	openQoS int
 
-	lastLog    time.Time
-	suppressed int
+	mu       sync.Mutex // held by the handler; guards closed and readings
+	closed   bool
+	readings []fieldgate.Reading
+
+	failOnce sync.Once
+	failErr  error
+	failed   chan struct{} // closed when a message could not be queued
+	stop     chan struct{} // closed by close
+	settled  chan struct{} // cap 1: signalled by the acknowledger after it settled messages
 }
 
-type msgState struct {
+// inflight is a message waiting for its commit.
+type inflight struct {
+	msg    paho.Message
+	at     time.Time
+	commit *fieldgate.Commit
 	sub    int   // subscription index, -1 for none
 	n      int   // readings of this message
-	reason error // non-nil: a dead letter
-	failed bool  // its Emit or Reject failed
+	reason error // non-nil: it was stored as a dead letter
 }
 
-func (w *worker) run(ctx context.Context, queue <-chan inbound) (committed bool, err error) {
-	maxBatch := w.s.cfg.MaxBatch
+// handle is paho's message handler: it maps the message and queues its readings or its dead letter in the
+// buffer, without waiting for the commit. It runs on paho's router goroutine, which also reads the keepalive
+// responses, so it is short: it blocks only while max_batch messages wait for their commits.
+func (in *intake) handle(_ paho.Client, m paho.Message) {
+	s := in.s
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return // the session ended: not acknowledged, so the broker sends it again
+	}
+	s.messages.Add(1)
+	if m.Duplicate() {
+		s.redelivered.Add(1)
+	}
+	f := inflight{msg: m, at: time.Now(), sub: -1}
+	topic := m.Topic()
+	for k, mp := range in.mappers {
+		if mp.Matches(topic) {
+			f.sub = k
+			break
+		}
+	}
+	in.readings = in.readings[:0]
+	if f.sub < 0 {
+		f.reason = fmt.Errorf("topic %q matches no subscription (a persistent session keeps the subscriptions of an earlier configuration)", topic)
+		s.unrouted.Add(1)
+	} else {
+		s.perSub[f.sub].messages.Add(1)
+		in.readings, f.reason = in.mappers[f.sub].Map(in.readings, topic, m.Payload(), f.at)
+		f.n = len(in.readings)
+	}
+	var err error
+	if f.reason == nil {
+		f.commit, err = in.sink.Queue(in.readings, nil)
+		if errors.Is(err, fieldgate.ErrInvalidReading) {
+			f.reason, f.n = err, 0 // the buffer refuses what the mapper made of it: poison, not a reason to reconnect
+		}
+	}
+	if f.reason != nil {
+		f.commit, err = in.sink.Queue(nil, []fieldgate.DeadLetter{{Time: f.at, Source: s.origin, Origin: topic,
+			Reason: f.reason.Error(), Payload: m.Payload()}})
+	}
+	clear(in.readings) // drop references to strings
+	in.mu.Unlock()
+	if err != nil {
+		in.fail(fmt.Errorf("queue the readings of a message on %s: %w", topic, err))
+		return
+	}
+	in.pending.Add(f.commit, f)
+	if f.commit != in.open {
+		in.open, in.openQoS = f.commit, 0
+	}
+	if m.Qos() > 0 {
+		in.openQoS++
+		// max_inflight messages wait in this commit: the broker sends nothing more until it has their
+		// acknowledgements, so do not wait for the commit interval. (Messages of earlier commits are being
+		// acknowledged already; counting them too would start commits too early.)
+		if in.openQoS == s.cfg.MaxInflight {
+			s.flushes.Add(1)
+			in.sink.Flush()
+		}
+	}
+	if in.pending.Len() >= s.cfg.MaxBatch {
+		s.held.Add(1)
+		in.sink.Flush()
+		for in.pending.Len() >= s.cfg.MaxBatch {
+			select {
+			case <-in.settled:
+			case <-in.stop:
+				return
+			}
+		}
+	}
+}
+
+// fail ends the session: a message could not be queued (the buffer refused it or is closed), so neither it nor
+// anything after it may be acknowledged.
+func (in *intake) fail(err error) {
+	in.failOnce.Do(func() {
+		in.failErr = err
+		close(in.failed)
+	})
+}
+
+// close makes the handler take nothing more; it returns once a handler call in progress has finished.
+func (in *intake) close() {
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	close(in.stop)
+}
+
+// acknowledge acknowledges the queued messages, in arrival order, as their commits finish, until ctx ends or a
+// message could not be committed. committed reports whether anything was.
+func (in *intake) acknowledge(ctx context.Context) (committed bool, err error) {
+	s := in.s
+	var last *fieldgate.Commit
 	for {
 		select {
 		case <-ctx.Done():
 			return committed, ctx.Err()
-		case in := <-queue:
-			w.batch = append(w.batch[:0], in)
+		case <-in.failed:
+			s.commitErrs.Add(1)
+			s.log.Error("cannot queue readings; not acknowledging, dropping the connection so the broker redelivers", "err", in.failErr)
+			return committed, errCommit
+		case <-in.pending.Ready():
 		}
-	fill:
-		for len(w.batch) < maxBatch {
-			select {
-			case in := <-queue:
-				w.batch = append(w.batch, in)
-			default:
-				break fill
+		var commitErr error
+		now := time.Now()
+		in.pending.Settle(func(f inflight, err error) {
+			if commitErr == nil && err != nil {
+				commitErr = err
 			}
-		}
-		ok, err := w.commit(ctx)
-		committed = committed || ok
-		clear(w.batch) // drop references to payloads
-		if err != nil {
-			return committed, err
-		}
-	}
-}
-
-// commit maps the batch, commits its readings and dead letters, and acknowledges the messages in order up to the
-// first that failed. ok reports whether anything was committed.
-func (w *worker) commit(ctx context.Context) (ok bool, err error) {
-	s := w.s
-	w.readings = w.readings[:0]
-	w.state = w.state[:0]
-	w.dead = w.dead[:0]
-	for i, in := range w.batch {
-		topic := in.msg.Topic()
-		st := msgState{sub: -1}
-		for k, m := range w.mappers {
-			if m.Matches(topic) {
-				st.sub = k
-				break
+			if commitErr != nil {
+				// MQTT acknowledges in order: nothing after a failed message either.
+				s.discarded.Add(1)
+				return
 			}
-		}
-		if st.sub < 0 {
-			st.reason = fmt.Errorf("topic %q matches no subscription (a persistent session keeps the subscriptions of an earlier configuration)", topic)
-			s.unrouted.Add(1)
-		} else {
-			s.perSub[st.sub].messages.Add(1)
-			before := len(w.readings)
-			w.readings, st.reason = w.mappers[st.sub].Map(w.readings, topic, in.msg.Payload(), in.at)
-			st.n = len(w.readings) - before
-		}
-		if st.reason != nil {
-			w.dead = append(w.dead, i)
-		}
-		w.state = append(w.state, st)
-	}
-
-	var emitErr error
-	rejectErrs := make([]error, len(w.dead))
-	var wg sync.WaitGroup
-	for j, i := range w.dead {
-		// Dead letters go in parallel with the readings, so that they share the buffer's group commit.
-		in := w.batch[i]
-		d := fieldgate.DeadLetter{Time: in.at, Source: s.origin, Origin: in.msg.Topic(),
-			Reason: w.state[i].reason.Error(), Payload: in.msg.Payload()}
-		wg.Go(func() { rejectErrs[j] = s.reject(ctx, d) })
-	}
-	if len(w.readings) > 0 {
-		s.batches.Add(1)
-		emitErr = w.emit(ctx, w.readings)
-	}
-	wg.Wait()
-	clear(w.readings) // drop references to strings
-
-	if emitErr != nil {
-		for i := range w.state {
-			if w.state[i].reason == nil {
-				w.state[i].failed = true
+			committed = true
+			if f.commit != last {
+				last = f.commit
+				s.commits.Add(1)
 			}
+			if f.reason != nil {
+				s.deadLetters.Add(1)
+				if f.sub >= 0 {
+					s.perSub[f.sub].deadLetters.Add(1)
+				}
+				s.logDeadLetter(f.msg.Topic(), f.reason)
+			} else {
+				s.readings.Add(uint64(f.n))
+				s.perSub[f.sub].readings.Add(uint64(f.n))
+			}
+			f.msg.Ack()
+			if f.msg.Qos() > 0 {
+				s.acked.Add(1)
+				s.ackNanos.Add(uint64(now.Sub(f.at)))
+				s.ackCount.Add(1)
+			}
+		})
+		select {
+		case in.settled <- struct{}{}: // room for a handler held by max_batch
+		default:
 		}
-		if ctx.Err() == nil {
-			s.emitErrs.Add(1)
-			s.log.Error("emit failed; not acknowledging, dropping the connection so the broker redelivers",
-				"messages", len(w.batch), "readings", len(w.readings), "err", emitErr)
-		}
-	} else if len(w.readings) > 0 {
-		ok = true
-		s.readings.Add(uint64(len(w.readings)))
-	}
-	var rejectErr error
-	for j, i := range w.dead {
-		if rejectErrs[j] != nil {
-			w.state[i].failed = true
-			rejectErr = rejectErrs[j]
-			continue
-		}
-		ok = true
-		st := w.state[i]
-		s.deadLetters.Add(1)
-		if st.sub >= 0 {
-			s.perSub[st.sub].deadLetters.Add(1)
-		}
-		w.logDeadLetter(w.batch[i].msg.Topic(), st.reason)
-	}
-	if rejectErr != nil && ctx.Err() == nil {
-		s.rejectErr.Add(1)
-		s.log.Error("storing a dead letter failed; not acknowledging, dropping the connection so the broker redelivers", "err", rejectErr)
-	}
-
-	now := time.Now()
-	for i, in := range w.batch {
-		st := w.state[i]
-		if st.failed {
-			// MQTT acknowledges in order: nothing after a failed message either.
-			s.discarded.Add(uint64(len(w.batch) - i))
-			return ok, errCommit
-		}
-		if st.sub >= 0 && st.reason == nil {
-			s.perSub[st.sub].readings.Add(uint64(st.n))
-		}
-		in.msg.Ack()
-		if in.msg.Qos() > 0 {
-			s.acked.Add(1)
-			s.ackNanos.Add(uint64(now.Sub(in.at)))
-			s.ackCount.Add(1)
+		if commitErr != nil {
+			if ctx.Err() == nil {
+				s.commitErrs.Add(1)
+				s.log.Error("commit failed; not acknowledging, dropping the connection so the broker redelivers", "err", commitErr)
+			}
+			return committed, errCommit
 		}
 	}
-	return ok, nil
 }
 
 // logDeadLetter logs a dead letter, at most one line a second; the lines in between are counted in the next.
-func (w *worker) logDeadLetter(topic string, reason error) {
+func (s *Source) logDeadLetter(topic string, reason error) {
 	now := time.Now()
-	if now.Sub(w.lastLog) < time.Second {
-		w.suppressed++
+	if now.Sub(s.lastLog) < time.Second {
+		s.suppressed++
 		return
 	}
-	w.s.log.Warn("mqtt message stored as a dead letter and acknowledged", "topic", topic, "reason", reason,
-		"not_logged_since_last", w.suppressed)
-	w.lastLog, w.suppressed = now, 0
+	s.log.Warn("mqtt message stored as a dead letter and acknowledged", "topic", topic, "reason", reason,
+		"not_logged_since_last", s.suppressed)
+	s.lastLog, s.suppressed = now, 0
 }

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -95,60 +94,6 @@ func newMochiWith(t *testing.T, port int, hook mochi.Hook) *mochi.Server {
 	return srv
 }
 
-// sink is the test's buffer: it records what was emitted and rejected, and can be told to fail.
-type sink struct {
-	mu         sync.Mutex
-	readings   []fieldgate.Reading
-	dead       []fieldgate.DeadLetter
-	emitCalls  int
-	failEmits  int           // fail this many Emit calls from now on
-	failReject int           // fail this many Reject calls from now on
-	delay      time.Duration // simulated commit time
-}
-
-func (s *sink) emit(ctx context.Context, rs []fieldgate.Reading) error {
-	if s.delay > 0 {
-		time.Sleep(s.delay)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.emitCalls++
-	if s.failEmits > 0 {
-		s.failEmits--
-		return errors.New("injected: disk full")
-	}
-	for _, r := range rs {
-		if err := r.Validate(); err != nil {
-			return err
-		}
-	}
-	s.readings = append(s.readings, rs...)
-	return nil
-}
-
-func (s *sink) reject(ctx context.Context, d fieldgate.DeadLetter) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failReject > 0 {
-		s.failReject--
-		return errors.New("injected: dead letter store failed")
-	}
-	s.dead = append(s.dead, d)
-	return nil
-}
-
-func (s *sink) snapshot() ([]fieldgate.Reading, []fieldgate.DeadLetter) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.readings), slices.Clone(s.dead)
-}
-
-func (s *sink) count() (readings, dead int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.readings), len(s.dead)
-}
-
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -192,7 +137,7 @@ type running struct {
 }
 
 // start runs a source and waits until it is subscribed.
-func start(t *testing.T, cfg Config, sk *sink) *running {
+func start(t *testing.T, cfg Config, sk *testutil.Sink) *running {
 	t.Helper()
 	r := run(t, cfg, sk)
 	waitFor(t, 15*time.Second, "the source to connect and subscribe", func() bool { return r.src.Stats().Subscribed })
@@ -200,15 +145,15 @@ func start(t *testing.T, cfg Config, sk *sink) *running {
 }
 
 // run runs a source until the test ends or stop is called.
-func run(t *testing.T, cfg Config, sk *sink) *running {
+func run(t *testing.T, cfg Config, sk *testutil.Sink) *running {
 	t.Helper()
-	src, err := New(cfg, testLogger(t), sk.reject)
+	src, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{src: src, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- src.Run(ctx, sk.emit) }()
+	go func() { r.done <- src.Run(ctx, sk) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
@@ -322,17 +267,17 @@ func TestDeliversEveryMessageInOrder(t *testing.T) {
 	for _, b := range brokers(t) {
 		t.Run(b.name, func(t *testing.T) {
 			prefix := uniq("order")
-			sk := &sink{}
+			sk := testutil.NewSink(t)
 			r := start(t, testConfig(b.url, prefix), sk)
 			pub := newPublisher(t, b.url)
 			const perDevice = 300
 			devices := []string{"l1/d1", "l1/d2", "l2/d1"}
 			pub.publish(func(i int) string { return prefix + "/" + devices[i%3] + "/telemetry" },
 				func(i int) []byte { return telemetry(i / 3) }, perDevice*3)
-			waitFor(t, 30*time.Second, "every reading", func() bool { n, _ := sk.count(); return n >= perDevice*3*3 })
+			waitFor(t, 30*time.Second, "every reading", func() bool { n, _ := sk.Count(); return n >= perDevice*3*3 })
 			waitFor(t, 5*time.Second, "every acknowledgement", func() bool { return r.src.Stats().AckedMessages >= perDevice*3 })
 
-			rs, dead := sk.snapshot()
+			rs, dead := sk.Snapshot()
 			if len(dead) != 0 {
 				t.Fatalf("dead letters: %+v", dead)
 			}
@@ -382,12 +327,12 @@ func TestDeliversEveryMessageInOrder(t *testing.T) {
 
 			// Everything was acknowledged: a new run of the same session gets nothing again.
 			b.stop(t, r)
-			sk2 := &sink{}
+			sk2 := testutil.NewSink(t)
 			start(t, testConfig(b.url, prefix), sk2)
 			pub.one(prefix+"/l9/marker/telemetry", `{"ts":1,"seq":-1}`)
-			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.Count(); return n >= 1 })
 			time.Sleep(200 * time.Millisecond)
-			if rs2, _ := sk2.snapshot(); len(rs2) != 1 {
+			if rs2, _ := sk2.Snapshot(); len(rs2) != 1 {
 				t.Errorf("after restart got %d readings, want only the marker: acknowledged messages came again", len(rs2))
 			}
 		})
@@ -398,16 +343,14 @@ func TestEmitFailureIsNotAcknowledgedAndRedelivered(t *testing.T) {
 	for _, b := range brokers(t) {
 		t.Run(b.name, func(t *testing.T) {
 			prefix := uniq("fail")
-			sk := &sink{}
+			sk := testutil.NewSink(t)
 			r := start(t, testConfig(b.url, prefix), sk)
-			sk.mu.Lock()
-			sk.failEmits = 2
-			sk.mu.Unlock()
+			sk.FailReadings(2)
 			pub := newPublisher(t, b.url)
 			pub.publish(func(i int) string { return prefix + "/l1/d1/telemetry" }, telemetry, 5)
-			waitFor(t, 30*time.Second, "the readings after redelivery", func() bool { n, _ := sk.count(); return n >= 15 })
+			waitFor(t, 30*time.Second, "the readings after redelivery", func() bool { n, _ := sk.Count(); return n >= 15 })
 			time.Sleep(300 * time.Millisecond)
-			rs, _ := sk.snapshot()
+			rs, _ := sk.Snapshot()
 			seqs := seqByDevice(rs)["l1/d1"]
 			if !b.ordered {
 				slices.Sort(seqs)
@@ -434,7 +377,8 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			prefix := uniq("poison")
 			cfg := testConfig(b.url, prefix)
-			sk := &sink{failReject: 1} // the first dead letter fails to store: not acked, comes again
+			sk := testutil.NewSink(t)
+			sk.FailDeadLetters(1) // the first dead letter fails to store: not acked, comes again
 			r := start(t, cfg, sk)
 			pub := newPublisher(t, b.url)
 			topic := prefix + "/l1/d1/telemetry"
@@ -442,14 +386,14 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 			pub.one(topic, string(telemetry(7)))
 			pub.one(prefix+"/l1//telemetry", string(telemetry(8))) // matches the filter, not the pattern
 			waitFor(t, 30*time.Second, "dead letters and the good message", func() bool {
-				rs, dead := sk.snapshot()
+				rs, dead := sk.Snapshot()
 				origins := map[string]bool{}
 				for _, d := range dead {
 					origins[d.Origin] = true
 				}
 				return len(rs) >= 3 && len(origins) == 2
 			})
-			rs, dead := sk.snapshot()
+			rs, dead := sk.Snapshot()
 			// The failed Reject made the source drop the connection: the broker redelivers (mochi in any order),
 			// and what was committed after the poison but not acknowledged may come twice (at least once).
 			slices.SortFunc(dead, func(a, b fieldgate.DeadLetter) int { return len(a.Origin) - len(b.Origin) })
@@ -470,19 +414,19 @@ func TestMalformedIsDeadLetteredAndAcknowledged(t *testing.T) {
 			if seqs := slices.Compact(seqByDevice(rs)["l1/d1"]); !slices.Equal(seqs, []int64{7}) {
 				t.Errorf("good message seqs = %v, want [7] (perhaps twice)", seqs)
 			}
-			st := r.src.Stats()
-			if st.DeadLetters < 2 || st.RejectErrors != 1 {
+			waitFor(t, 5*time.Second, "the acknowledger to count both dead letters", func() bool { return r.src.Stats().DeadLetters >= 2 })
+			if st := r.src.Stats(); st.EmitErrors != 1 {
 				t.Errorf("stats: %+v", st)
 			}
 
 			// The dead letters were acknowledged: a new run of the session does not get them again.
 			b.stop(t, r)
-			sk2 := &sink{}
+			sk2 := testutil.NewSink(t)
 			start(t, cfg, sk2)
 			pub.one(topic, `{"ts":2,"seq":-1}`)
-			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.Count(); return n >= 1 })
 			time.Sleep(200 * time.Millisecond)
-			if _, d2 := sk2.snapshot(); len(d2) != 0 {
+			if _, d2 := sk2.Snapshot(); len(d2) != 0 {
 				t.Errorf("dead letters came again after restart: %+v", d2)
 			}
 		})
@@ -494,11 +438,11 @@ func TestPersistentSessionKeepsMessagesWhileStopped(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			prefix := uniq("session")
 			cfg := testConfig(b.url, prefix)
-			sk := &sink{}
+			sk := testutil.NewSink(t)
 			r := start(t, cfg, sk)
 			pub := newPublisher(t, b.url)
 			pub.one(prefix+"/l1/d1/telemetry", string(telemetry(0)))
-			waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.count(); return n >= 3 })
+			waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.Count(); return n >= 3 })
 			b.stop(t, r)
 
 			// Published while the gateway is down: the broker queues them for the session. 100 stays well
@@ -514,14 +458,14 @@ func TestPersistentSessionKeepsMessagesWhileStopped(t *testing.T) {
 			}
 			r2 := start(t, cfg, sk)
 			deadline := time.Now().Add(30 * time.Second)
-			for n, _ := sk.count(); n < 101*3; n, _ = sk.count() {
+			for n, _ := sk.Count(); n < 101*3; n, _ = sk.Count() {
 				if time.Now().After(deadline) {
 					t.Fatalf("timed out after 30s waiting for the queued messages: %d readings of %d; sessions before and after the stop: %+v, %+v",
 						n, 101*3, r.src.Stats(), r2.src.Stats())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			rs, _ := sk.snapshot()
+			rs, _ := sk.Snapshot()
 			seqs := seqByDevice(rs)["l1/d1"]
 			if !b.ordered {
 				slices.Sort(seqs)
@@ -544,18 +488,18 @@ func TestStaleSubscriptionOfOldConfigBecomesDeadLetter(t *testing.T) {
 			prefix := uniq("stale")
 			old := testConfig(b.url, prefix)
 			old.Subscriptions = append(old.Subscriptions, Subscription{Topic: prefix + "/old/+", Format: FormatValue})
-			sk := &sink{}
+			sk := testutil.NewSink(t)
 			r := start(t, old, sk)
 			pub := newPublisher(t, b.url)
 			pub.one(prefix+"/old/x", "1")
-			waitFor(t, 15*time.Second, "the old topic's reading", func() bool { n, _ := sk.count(); return n >= 1 })
+			waitFor(t, 15*time.Second, "the old topic's reading", func() bool { n, _ := sk.Count(); return n >= 1 })
 			b.stop(t, r)
 
 			// The new configuration drops the old subscription; the broker's session still has it.
 			start(t, testConfig(b.url, prefix), sk)
 			pub.one(prefix+"/old/x", "2")
-			waitFor(t, 15*time.Second, "a dead letter for the old topic", func() bool { _, d := sk.count(); return d >= 1 })
-			_, dead := sk.snapshot()
+			waitFor(t, 15*time.Second, "a dead letter for the old topic", func() bool { _, d := sk.Count(); return d >= 1 })
+			_, dead := sk.Snapshot()
 			if dead[0].Origin != prefix+"/old/x" || string(dead[0].Payload) != "2" {
 				t.Errorf("dead letter = %+v", dead[0])
 			}
@@ -579,7 +523,7 @@ func TestRefusedSubscription(t *testing.T) {
 	port := testutil.FreePort(t)
 	srv := newMochiWith(t, port, new(denySubscribeHook))
 	defer srv.Close()
-	r := run(t, testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", port), uniq("acl")), &sink{})
+	r := run(t, testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", port), uniq("acl")), testutil.NewSink(t))
 	waitFor(t, 15*time.Second, "the refusal", func() bool { return r.src.Stats().SubscribeErrors >= 1 })
 	if st := r.src.Stats(); !st.Connected || st.Subscribed {
 		t.Errorf("stats after a refused subscription: %+v", st)
@@ -593,11 +537,11 @@ func TestReconnectAfterBrokerRestart(t *testing.T) {
 	srv := newMochi(t, port)
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	prefix := uniq("restart")
-	sk := &sink{}
+	sk := testutil.NewSink(t)
 	r := start(t, testConfig(url, prefix), sk)
 	pub := newPublisher(t, url)
 	pub.one(prefix+"/l1/d1/telemetry", string(telemetry(0)))
-	waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.count(); return n >= 3 })
+	waitFor(t, 15*time.Second, "the first message", func() bool { n, _ := sk.Count(); return n >= 3 })
 
 	srv.Close()
 	waitFor(t, 15*time.Second, "the loss to be noticed", func() bool { return !r.src.Stats().Connected })
@@ -606,7 +550,7 @@ func TestReconnectAfterBrokerRestart(t *testing.T) {
 	waitFor(t, 30*time.Second, "the reconnect", func() bool { return r.src.Stats().Subscribed })
 	pub2 := newPublisher(t, url)
 	pub2.one(prefix+"/l1/d1/telemetry", string(telemetry(1)))
-	waitFor(t, 15*time.Second, "the message after the restart", func() bool { n, _ := sk.count(); return n >= 6 })
+	waitFor(t, 15*time.Second, "the message after the restart", func() bool { n, _ := sk.Count(); return n >= 6 })
 	if st := r.src.Stats(); st.Connects < 2 || st.ConnectionLosses < 1 {
 		t.Errorf("stats: %+v", st)
 	}
@@ -626,7 +570,8 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 	for _, b := range brokers(t) {
 		t.Run(b.name, func(t *testing.T) {
 			prefix := uniq("tput")
-			sk := &sink{delay: 2 * time.Millisecond}
+			sk := testutil.NewSink(t)
+			sk.Delay = 2 * time.Millisecond
 			r := start(t, testConfig(b.url, prefix), sk)
 			pub := newPublisher(t, b.url)
 			n := 20000
@@ -648,7 +593,7 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 			}
 			elapsed := time.Since(begin)
 			time.Sleep(200 * time.Millisecond)
-			rs, dead := sk.snapshot()
+			rs, dead := sk.Snapshot()
 			st := r.src.Stats()
 			if len(rs) != n*3 || len(dead) != 0 || st.AckedMessages != uint64(n) {
 				t.Errorf("got %d readings (want %d), %d dead letters, stats %+v", len(rs), n*3, len(dead), st)
@@ -673,7 +618,7 @@ func TestThroughputCommitsInBatches(t *testing.T) {
 // end theirs on their own schedule.
 func TestRunLeavesNoGoroutine(t *testing.T) {
 	url := startMochi(t, testutil.FreePort(t))
-	sk := &sink{}
+	sk := testutil.NewSink(t)
 	r := start(t, testConfig(url, uniq("leak")), sk)
 	r.stop(t)
 	if st := r.src.Stats(); st.Connected || st.Subscribed {
@@ -683,13 +628,13 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 
 	// Also when the broker is not there at all: Run keeps trying and returns on cancel.
 	cfg := testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", testutil.FreePort(t)), uniq("down"))
-	src, err := New(cfg, testLogger(t), sk.reject)
+	src, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	if err := src.Run(ctx, sk.emit); err != nil {
+	if err := src.Run(ctx, sk); err != nil {
 		t.Errorf("Run = %v, want nil on cancel", err)
 	}
 	if st := src.Stats(); st.Connected || st.Subscribed || st.Connects != 0 {
@@ -735,7 +680,7 @@ func TestQoS2(t *testing.T) {
 			prefix := uniq("qos2")
 			cfg := testConfig(b.url, prefix)
 			cfg.Subscriptions[0].QoS = qos(2)
-			sk := &sink{}
+			sk := testutil.NewSink(t)
 			r := start(t, cfg, sk)
 			pub := newPublisher(t, b.url)
 			for i := range 20 {
@@ -743,18 +688,18 @@ func TestQoS2(t *testing.T) {
 					t.Fatalf("publish QoS 2: %v", tok.Error())
 				}
 			}
-			waitFor(t, 15*time.Second, "20 QoS 2 messages", func() bool { n, _ := sk.count(); return n >= 60 })
+			waitFor(t, 15*time.Second, "20 QoS 2 messages", func() bool { n, _ := sk.Count(); return n >= 60 })
 			time.Sleep(300 * time.Millisecond) // PUBREL/PUBCOMP
 			if st := r.src.Stats(); st.AckedMessages != 20 {
 				t.Errorf("acked %d, want 20", st.AckedMessages)
 			}
 			b.stop(t, r)
-			sk2 := &sink{}
+			sk2 := testutil.NewSink(t)
 			start(t, cfg, sk2)
 			pub.one(prefix+"/l9/marker/telemetry", `{"ts":1,"seq":-1}`)
-			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.count(); return n >= 1 })
+			waitFor(t, 15*time.Second, "the marker", func() bool { n, _ := sk2.Count(); return n >= 1 })
 			time.Sleep(200 * time.Millisecond)
-			if rs, _ := sk2.snapshot(); len(rs) != 1 {
+			if rs, _ := sk2.Snapshot(); len(rs) != 1 {
 				t.Errorf("after restart got %d readings, want only the marker", len(rs))
 			}
 		})

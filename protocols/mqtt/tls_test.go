@@ -80,7 +80,7 @@ func TestTLSAndCredentials(t *testing.T) {
 
 	cfg := testConfig(url, uniq("tls"))
 	cfg.Username, cfg.Password, cfg.TLS.CAFile = "gateway", "s3cret", caFile
-	sk := &sink{}
+	sk := testutil.NewSink(t)
 	r := start(t, cfg, sk)
 
 	// Publish through the same TLS listener with the same credentials.
@@ -89,7 +89,7 @@ func TestTLSAndCredentials(t *testing.T) {
 	pubCfg.RootCAs.AppendCertsFromPEM(pem)
 	pub := newPublisherWith(t, url, "gateway", "s3cret", pubCfg)
 	pub.one(cfg.Name+"/l1/d1/telemetry", string(telemetry(1)))
-	waitFor(t, 15*time.Second, "a reading over TLS", func() bool { n, _ := sk.count(); return n >= 3 })
+	waitFor(t, 15*time.Second, "a reading over TLS", func() bool { n, _ := sk.Count(); return n >= 3 })
 	r.stop(t)
 
 	for name, change := range map[string]func(c *Config){
@@ -100,13 +100,13 @@ func TestTLSAndCredentials(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bad := cfg
 			change(&bad)
-			src, err := New(bad, testLogger(t), sk.reject)
+			src, err := New(bad, testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 			defer cancel()
-			if err := src.Run(ctx, sk.emit); err != nil {
+			if err := src.Run(ctx, sk); err != nil {
 				t.Fatalf("Run = %v; a refused connection is retried, not fatal", err)
 			}
 			if st := src.Stats(); st.Connects != 0 {

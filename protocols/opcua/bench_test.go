@@ -125,7 +125,7 @@ func runCounting(b *testing.B, cfg Config, got *atomic.Int64) (src *Source, stop
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		src.Run(ctx, func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil })
+		src.Run(ctx, testutil.EmitFunc(func(_ context.Context, rs []fieldgate.Reading) error { got.Add(int64(len(rs))); return nil }))
 	}()
 	return src, func() { cancel(); <-done }
 }

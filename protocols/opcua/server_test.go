@@ -281,7 +281,7 @@ func (ts *testServer) nsID() string {
 	return strconv.Itoa(int(ts.ns.ID()))
 }
 
-// collector is an Emit that keeps every reading.
+// collector keeps every reading a source queues.
 type collector struct {
 	mu sync.Mutex
 	rs []fieldgate.Reading
@@ -328,7 +328,7 @@ func testLogger(t testing.TB) *slog.Logger {
 }
 
 // runSource starts src.Run in the background and stops it at the end of the test, checking that Run returns.
-func runSource(t *testing.T, src *Source, emit fieldgate.Emit) {
+func runSource(t *testing.T, src *Source, emit testutil.EmitFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

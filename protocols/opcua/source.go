@@ -214,7 +214,7 @@ func (s *Source) setError(err error) {
 // returns an error only for a configuration that cannot work at all (an unreadable client certificate, say);
 // a refused connection, an untrusted server certificate or a wrong password are retried with backoff (the
 // operator may fix the server side) and reported in the log and Stats.LastError.
-func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
+func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 	var id clientIdentity
 	if s.cfg.Security.Mode != ModeNone {
 		var err error
@@ -232,7 +232,7 @@ func (s *Source) Run(ctx context.Context, emit fieldgate.Emit) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.emitLoop(ectx, emit)
+		s.emitLoop(ectx, sink)
 	}()
 	defer func() {
 		ecancel()
@@ -414,8 +414,10 @@ func (s *Source) readLimits(ctx context.Context, c *opcua.Client) EffectiveLimit
 	return l
 }
 
-// emitLoop hands queued readings to emit in batches, retrying a failed batch until it is stored or ctx ends.
-func (s *Source) emitLoop(ctx context.Context, emit fieldgate.Emit) {
+// emitLoop stores queued readings in batches, retrying a failed batch until it is stored or ctx ends. It waits
+// for each batch's commit (the buffer's commit interval, then the commit), while the next batch gathers in the
+// queue.
+func (s *Source) emitLoop(ctx context.Context, sink fieldgate.Sink) {
 	wait := 100 * time.Millisecond
 	for {
 		batch := s.q.take(ctx, s.cfg.BatchSize)
@@ -423,7 +425,7 @@ func (s *Source) emitLoop(ctx context.Context, emit fieldgate.Emit) {
 			return
 		}
 		for {
-			err := emit(ctx, batch)
+			err := fieldgate.Store(ctx, sink, batch)
 			if err == nil {
 				s.emitted.Add(uint64(len(batch)))
 				wait = 100 * time.Millisecond
