@@ -700,12 +700,15 @@ func aggArgs(aggs []Aggregate, idx []int, now time.Time) []any {
 		count[j], bad[j], numeric[j] = a.Count, a.BadCount, a.NumericCount
 		has := a.NumericCount > 0
 		vmin[j], vmax[j], vsum[j], vmean[j] = num(a.Min, has), num(a.Max, has), num(a.Sum, has), num(a.Mean, has)
-		vfirst[j] = num(a.First.Number())
-		vlast[j] = num(a.Last.Number())
-		if a.Count > 0 && !a.LastTime.IsZero() && a.Last.Kind() != fieldgate.KindFloat {
-			lastText[j] = pgtype.Text{String: valueText(a.Last), Valid: true}
+		// First and Last exist only in a window with a usable (not Bad) reading: in one of Bad readings only they
+		// are the zero Value, which is not a 0 to store.
+		if a.Count > a.BadCount {
+			vfirst[j], vlast[j] = num(a.First.Number()), num(a.Last.Number())
+			if a.Last.Kind() != fieldgate.KindFloat {
+				lastText[j] = pgtype.Text{String: valueText(a.Last), Valid: true}
+			}
+			tFirst[j], tLast[j] = ts(a.FirstTime), ts(a.LastTime)
 		}
-		tFirst[j], tLast[j] = ts(a.FirstTime), ts(a.LastTime)
 		final[j] = a.Final
 	}
 	return []any{textArray(device), textArray(metric), timeArray(start), timeArray(end), int8Array(count), int8Array(bad),

@@ -384,6 +384,30 @@ func TestWriteAggregatesIntegration(t *testing.T) {
 	}
 }
 
+// TestAllBadWindowIntegration: a window holding only Bad readings (an offline device) has no first or last
+// value — NULL, as SQL over the raw table gives — and not the zero Value stored as 0.
+func TestAllBadWindowIntegration(t *testing.T) {
+	w, c := newTestWriter(t, 2)
+	ctx := context.Background()
+	bad := Aggregate{Device: "d", Metric: "offline", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 5, BadCount: 5}
+	if err := w.WriteAggregates(ctx, []Aggregate{bad}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, c, `SELECT count(*) FROM readings_1m WHERE metric = 'offline' AND count_bad = 5 AND value_first IS NULL
+		AND value_last IS NULL AND last_text IS NULL AND time_first IS NULL AND time_last IS NULL AND value_min IS NULL`); n != 1 {
+		var first, last *float64
+		_ = c.QueryRow(ctx, "SELECT value_first, value_last FROM readings_1m WHERE metric = 'offline'").Scan(&first, &last)
+		t.Errorf("all-Bad window stored with first %v and last %v, want NULL", deref(first), deref(last))
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return "NULL"
+	}
+	return *f
+}
+
 func TestDeadLettersIntegration(t *testing.T) {
 	w, c := newTestWriter(t, 10)
 	ctx := context.Background()

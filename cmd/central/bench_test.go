@@ -37,7 +37,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// run under `make bench`'s default -benchtime takes longer than its 1s.
 	n := max(b.N, 500000)
 	const devices = 500
-	steps := (n + devices*4 - 1) / (devices * 4)
+	steps := (n + devices*metricsPerStep - 1) / (devices * metricsPerStep)
 	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	rs := stream(devices, steps, base, time.Second, "bench")[:n]
 	b.ResetTimer()
