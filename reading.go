@@ -14,7 +14,7 @@ import (
 // Reading is one sampled value of one metric of one device. It is the unit stored in the buffer, sent to Kafka
 // (one record each) and windowed by the central service.
 //
-// Its identity is (Device, Metric, EventTime()): two readings with the same identity are the same reading
+// Its identity is (Device, Metric, EventMs()): two readings with the same identity are the same reading
 // delivered twice, and the central service stores it once.
 type Reading struct {
 	Device string // configured, unique in the fleet, e.g. "plant1/press-07"
@@ -36,6 +36,20 @@ func (r Reading) EventTime() time.Time {
 		return r.SourceTime
 	}
 	return r.GatewayTime
+}
+
+// EventMs is the event time in whole milliseconds since the Unix epoch, rounded down: the time part of the
+// reading's identity. Readings of one series whose event times fall in the same millisecond are one reading.
+// The millisecond is the precision of every time fieldgate stores (CrateDB's); see TruncateMs.
+func (r Reading) EventMs() int64 { return r.EventTime().UnixMilli() }
+
+// TruncateMs returns t in UTC rounded down to the millisecond, as fieldgate stores it (the zero time stays
+// zero). TruncateMs(r.EventTime()) is the instant of r.EventMs().
+func TruncateMs(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Millisecond)
 }
 
 // Quality is the trust in a value, in the three classes OPC UA defines.

@@ -352,19 +352,19 @@ func TestCheckConstraintIntegration(t *testing.T) {
 func TestWriteAggregatesIntegration(t *testing.T) {
 	w, c := newTestWriter(t, 2)
 	ctx := context.Background()
-	a := Aggregate{Device: "d", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 3,
+	a := fieldgate.Aggregate{Device: "d", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 3,
 		BadCount: 1, NumericCount: 2, Min: 1, Max: 2, Sum: 3, Mean: 1.5, First: fieldgate.Float(1),
 		Last: fieldgate.Float(2), FirstTime: t0, LastTime: t0.Add(time.Second)}
 	b := a
 	b.Metric, b.Count, b.NumericCount, b.First, b.Last = "state", 2, 0, fieldgate.String("a"), fieldgate.String("b")
 	h := a
 	h.Size, h.End = time.Hour, t0.Add(time.Hour)
-	if err := w.WriteAggregates(ctx, []Aggregate{a, b, h}); err != nil {
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{a, b, h}); err != nil {
 		t.Fatal(err)
 	}
 	a2 := a
 	a2.Count, a2.Final = 4, true
-	if err := w.WriteAggregates(ctx, []Aggregate{a, b, a2}); err != nil { // a2 supersedes a in the same call
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{a, b, a2}); err != nil { // a2 supersedes a in the same call
 		t.Fatal(err)
 	}
 	if n := count(t, c, "SELECT count(*) FROM readings_1m"); n != 2 {
@@ -379,7 +379,7 @@ func TestWriteAggregatesIntegration(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM readings_1h WHERE window_end = $1", t0.Add(time.Hour)); n != 1 {
 		t.Error("1h aggregate missing")
 	}
-	if err := w.WriteAggregates(ctx, []Aggregate{{Device: "d", Metric: "m", Size: time.Second}}); err == nil {
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{{Device: "d", Metric: "m", Size: time.Second}}); err == nil {
 		t.Error("aggregate of an unknown size accepted")
 	}
 }
@@ -389,8 +389,8 @@ func TestWriteAggregatesIntegration(t *testing.T) {
 func TestAllBadWindowIntegration(t *testing.T) {
 	w, c := newTestWriter(t, 2)
 	ctx := context.Background()
-	bad := Aggregate{Device: "d", Metric: "offline", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 5, BadCount: 5}
-	if err := w.WriteAggregates(ctx, []Aggregate{bad}); err != nil {
+	bad := fieldgate.Aggregate{Device: "d", Metric: "offline", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 5, BadCount: 5}
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{bad}); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(t, c, `SELECT count(*) FROM readings_1m WHERE metric = 'offline' AND count_bad = 5 AND value_first IS NULL

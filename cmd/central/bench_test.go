@@ -237,8 +237,8 @@ func copyRow(r fieldgate.Reading) []any {
 	}
 	var src pgtype.Timestamptz
 	if !r.SourceTime.IsZero() {
-		src = pgtype.Timestamptz{Time: cratedb.Ms(r.SourceTime), Valid: true}
+		src = pgtype.Timestamptz{Time: fieldgate.TruncateMs(r.SourceTime), Valid: true}
 	}
-	return []any{r.Device, r.Metric, cratedb.Ms(r.EventTime()), r.Value.Kind().String(), value, text, r.Quality.String(),
-		int64(r.Status), src, cratedb.Ms(r.GatewayTime), "gw-test"}
+	return []any{r.Device, r.Metric, fieldgate.TruncateMs(r.EventTime()), r.Value.Kind().String(), value, text, r.Quality.String(),
+		int64(r.Status), src, fieldgate.TruncateMs(r.GatewayTime), "gw-test"}
 }

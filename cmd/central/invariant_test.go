@@ -67,7 +67,7 @@ type harness struct {
 type rawKey = string
 
 func identity(r fieldgate.Reading) rawKey {
-	return r.Device + "\x00" + r.Metric + "\x00" + strconv.FormatInt(cratedb.Ms(r.EventTime()).UnixMilli(), 10)
+	return r.Device + "\x00" + r.Metric + "\x00" + strconv.FormatInt(r.EventMs(), 10)
 }
 
 func newHarness(t testing.TB, partitions int32, dbURL string) *harness {
