@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -576,7 +576,11 @@ const (
 	errProtocol
 )
 
-// classify sorts a library error into timeout, exception (with its code), protocol error or connection error.
+// classify sorts an error of the library's read calls into timeout, exception (with its code), protocol error
+// or connection error. The library returns its own errors as modbus.Error values, timeouts and the exception
+// codes it names included. An exception code it does not name (7, or a vendor's code above 11) it reports only
+// as the text "unknown exception code (N)": that one case is read from the text. Anything else is an I/O error
+// of the connection (closed, reset). TestClassify pins every mapping against the library's client.
 func classify(err error) (errKind, uint8) {
 	var me modbus.Error
 	if errors.As(err, &me) {
@@ -606,14 +610,27 @@ func classify(err error) (errKind, uint8) {
 			return errProtocol, 0
 		}
 	}
-	var code int
-	if _, e := fmt.Sscanf(err.Error(), "unknown exception code (%d)", &code); e == nil && code > 0 && code < 256 {
-		return errException, uint8(code)
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return errTimeout, 0
+	if code, ok := unnamedException(err); ok {
+		if code == 0 { // not an exception code: a malformed reply
+			return errProtocol, 0
+		}
+		return errException, code
 	}
 	return errConnection, 0
+}
+
+// unnamedException reads the code of an exception reply the library has no error value for from its error text,
+// exactly as the library writes it (fmt.Errorf("unknown exception code (%v)", code) in its mapExceptionCodeToError).
+func unnamedException(err error) (code uint8, ok bool) {
+	s, ok := strings.CutPrefix(err.Error(), "unknown exception code (")
+	if !ok {
+		return 0, false
+	}
+	if s, ok = strings.CutSuffix(s, ")"); !ok {
+		return 0, false
+	}
+	n, perr := strconv.ParseUint(s, 10, 8)
+	return uint8(n), perr == nil
 }
 
 func appendBad(out []fieldgate.Reading, d *device, r readRequest, status uint32, t time.Time) []fieldgate.Reading {
