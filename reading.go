@@ -24,7 +24,8 @@ type Reading struct {
 	Quality Quality
 	// Status is the raw protocol code behind Quality: an OPC UA StatusCode, a Modbus exception code; 0 if none.
 	Status uint32
-	// SourceTime is the device's or server's timestamp; zero when the device gives none.
+	// SourceTime is the device's or server's timestamp; zero when the device gives none (so a device time of
+	// 0001-01-01T00:00:00Z cannot be one: see DeviceTime). An input's SourceTimeBound replaces an implausible one.
 	SourceTime time.Time
 	// GatewayTime is when the gateway read or received the value. Always set.
 	GatewayTime time.Time

@@ -19,6 +19,7 @@ import (
 //	input_emits_total{input,type}                             commits (batches) of readings
 //	input_emit_errors_total{input,type}                       commits refused by the buffer (input not acknowledged)
 //	input_dead_letters_total{input,type}                      undecodable input stored as dead letters
+//	input_implausible_source_times_total{input,type}          readings committed at gateway time: source time out of bounds
 //	input_last_reading_timestamp_seconds{input,type}          time of the last commit
 //	buffer_entries, buffer_bytes, buffer_file_bytes           readings waiting for Kafka, their bytes, the file size
 //	buffer_max_bytes                                          the cap
@@ -89,6 +90,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.counter("input_emits_total", "Commits of readings of the input (each one fsync shared by many readings).", in.batches.Load(), l...)
 		e.counter("input_emit_errors_total", "Commits refused by the buffer; the input did not acknowledge upstream.", in.emitErrors.Load(), l...)
 		e.counter("input_dead_letters_total", "Input that could not become readings, stored as dead letters.", in.deadLetters.Load(), l...)
+		e.counter("input_implausible_source_times_total", "Readings whose source time was outside the input's source_time bound: committed at their gateway time, marked uncertain.",
+			in.implausible.Load(), l...)
 		e.counter("input_reject_errors_total", "Dead letters the buffer could not store.", in.rejectErrors.Load(), l...)
 		if ns := in.lastReading.Load(); ns != 0 {
 			e.gauge("input_last_reading_timestamp_seconds", "Unix time of the input's last commit.", float64(ns)/1e9, l...)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,8 +58,11 @@ type input struct {
 	run       func(ctx context.Context, emit fieldgate.Emit) error
 	stats     func() any          // the component's own Stats(), for /api/status
 	connected func() (bool, bool) // (connected, known); known is false for inputs with no connection state
+	times     fieldgate.SourceTimeBound
 
 	readings     atomic.Uint64 // committed to the buffer
+	implausible  atomic.Uint64 // committed with their source time replaced (outside times)
+	timeWarnedAt atomic.Int64  // unix nanoseconds of the last log line about implausible source times
 	batches      atomic.Uint64 // successful emits
 	emitErrors   atomic.Uint64 // emits the buffer refused (the input did not acknowledge upstream)
 	deadLetters  atomic.Uint64 // rejects committed
@@ -68,19 +72,46 @@ type input struct {
 	lastError    atomic.Value // string
 }
 
-// emit is the input's fieldgate.Emit: the buffer's Append, counted.
+// emit is the input's fieldgate.Emit: the buffer's Append, counted. Source times outside the input's bound are
+// replaced first (fieldgate.SourceTimeBound.Check), here, so that every input is checked the same way.
 func (in *input) emit(ctx context.Context, rs []fieldgate.Reading) error {
+	rs, implausible := in.checkSourceTimes(rs)
 	if err := in.g.buf.Append(ctx, rs); err != nil {
 		if ctx.Err() == nil {
 			in.emitErrors.Add(1)
 		}
 		return err
 	}
+	in.implausible.Add(uint64(implausible))
 	in.readings.Add(uint64(len(rs)))
 	in.batches.Add(1)
 	in.lastReading.Store(time.Now().UnixNano())
 	in.g.devices.seen(in.name, rs)
 	return nil
+}
+
+// checkSourceTimes returns rs with every implausible source time replaced, and how many were. rs itself is not
+// changed (it is the input's): the first replacement works on a copy. At most one line a minute is logged.
+func (in *input) checkSourceTimes(rs []fieldgate.Reading) ([]fieldgate.Reading, int) {
+	n := 0
+	for i := range rs {
+		r := rs[i]
+		if in.times.Check(&r) {
+			continue
+		}
+		if n == 0 {
+			rs = slices.Clone(rs)
+		}
+		n++
+		if now := time.Now().UnixNano(); now-in.timeWarnedAt.Load() >= int64(time.Minute) {
+			in.timeWarnedAt.Store(now)
+			in.g.log.Warn("source time outside the plausible range; the reading is kept at its gateway time, marked uncertain (logged at most once a minute)",
+				"input", in.kind+":"+in.name, "device", r.Device, "metric", r.Metric, "source_time", rs[i].SourceTime,
+				"gateway_time", r.GatewayTime, "max_past", in.times.MaxPast, "max_future", in.times.MaxFuture)
+		}
+		rs[i] = r
+	}
+	return rs, n
 }
 
 // reject is the input's fieldgate.Reject: the buffer's Reject, counted.
@@ -116,7 +147,8 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	g.fwd = fwd
 	for i, mc := range cfg.MQTT {
-		in := &input{g: g, name: mc.Name, kind: "mqtt", field: fmt.Sprintf("mqtt[%d]", i)}
+		in := &input{g: g, name: mc.Name, kind: "mqtt", field: fmt.Sprintf("mqtt[%d]", i),
+			times: mc.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound)}
 		src, err := mqtt.New(mc, log, in.reject) // it adds input=mqtt:<name> to its log lines
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -128,7 +160,8 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.inputs = append(g.inputs, in)
 	}
 	for i, mc := range cfg.Modbus {
-		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i)}
+		// Modbus readings carry no source time: nothing to check (the default bound is there all the same).
+		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i), times: fieldgate.DefaultSourceTimeBound}
 		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -141,7 +174,8 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.modbus = append(g.modbus, src)
 	}
 	for i, oc := range cfg.OPCUA {
-		in := &input{g: g, name: oc.Name, kind: "opcua", field: fmt.Sprintf("opcua[%d]", i)}
+		in := &input{g: g, name: oc.Name, kind: "opcua", field: fmt.Sprintf("opcua[%d]", i),
+			times: oc.SourceTime.WithDefaults(opcua.DefaultSourceTimeBound)}
 		src, err := opcua.New(oc, log) // it adds input=opcua:<name>
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))

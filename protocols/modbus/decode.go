@@ -102,6 +102,7 @@ func (o ByteOrder) swapBytes() bool { return o == BADC || o == DCBA }
 func (o ByteOrder) swapWords() bool { return o == CDAB || o == DCBA }
 
 // Status codes this package sets on Bad readings besides the Modbus exception codes (1 to 255) the device sent.
+// 0x105 (261) is taken: fieldgate.StatusImplausibleTime.
 const (
 	StatusTimeout    uint32 = 0x100 // the device did not answer within the timeout
 	StatusConnection uint32 = 0x101 // the connection or serial port could not be opened, or broke
