@@ -1,5 +1,6 @@
-// Package fieldgate holds what every part of fieldgate shares: the Reading model, the wire codec, and the
-// contract between inputs (Source) and the durable buffer (Emit). It imports the standard library only, so the
+// Package fieldgate holds what every part of fieldgate shares: the Reading model and its identity, the wire
+// codec, the contract between inputs (Source) and the durable buffer (Emit), the bound on device timestamps
+// (SourceTimeBound), and the window Aggregate the central service computes and stores. It imports the standard library only, so the
 // gateway's inputs, its buffer and forwarder, and the central service can all depend on it without depending on
 // each other.
 package fieldgate
