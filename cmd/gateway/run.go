@@ -56,12 +56,12 @@ type input struct {
 	field string // its place in the config file, e.g. "mqtt[0]"
 
 	run       func(ctx context.Context, emit fieldgate.Emit) error
-	stats     func() any          // the component's own Stats(), for /api/status
-	connected func() (bool, bool) // (connected, known); known is false for inputs with no connection state
-	times     fieldgate.SourceTimeBound
+	stats     func() any                // the component's own Stats(), for /api/status
+	connected func() (bool, bool)       // (connected, known); known is false for inputs with no connection state
+	times     fieldgate.SourceTimeBound // checked in emit; zero (Modbus: no source times) is the default
 
 	readings     atomic.Uint64 // committed to the buffer
-	implausible  atomic.Uint64 // committed with their source time replaced (outside times)
+	implausible  atomic.Uint64 // committed with their source time replaced (outside the bound)
 	timeWarnedAt atomic.Int64  // unix nanoseconds of the last log line about implausible source times
 	batches      atomic.Uint64 // successful emits
 	emitErrors   atomic.Uint64 // emits the buffer refused (the input did not acknowledge upstream)
@@ -160,8 +160,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.inputs = append(g.inputs, in)
 	}
 	for i, mc := range cfg.Modbus {
-		// Modbus readings carry no source time: nothing to check (the default bound is there all the same).
-		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i), times: fieldgate.DefaultSourceTimeBound}
+		in := &input{g: g, name: mc.Name, kind: "modbus", field: fmt.Sprintf("modbus[%d]", i)}
 		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
