@@ -19,7 +19,8 @@ import (
 //
 // type is float, int, bool or string, and value is a JSON number, bool or string to match; a float that is NaN or
 // infinite is written as the string "NaN", "+Inf" or "-Inf". Times are RFC 3339 in UTC with up to nanosecond
-// precision; source_time is left out when the device gave none. Decoders of version 1 ignore fields they do not
+// precision; source_time is left out when the device gave none (and 0001-01-01T00:00:00Z, Go's zero time, reads
+// as none: the gateway never writes it, see DeviceTime). Decoders of version 1 ignore fields they do not
 // know, so fields may be added without a new version; changing or removing one needs version 2.
 const FormatVersion = 1
 

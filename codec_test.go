@@ -143,6 +143,19 @@ func TestEventTime(t *testing.T) {
 	}
 }
 
+// A source_time of 0001-01-01T00:00:00Z (Go's zero time) reads as no source time, as the wire format says; both
+// decoders agree.
+func TestDecodeZeroSourceTime(t *testing.T) {
+	b := []byte(`{"v":1,"device":"d","metric":"m","type":"int","value":1,"quality":"good","status":0,` +
+		`"source_time":"0001-01-01T00:00:00Z","gateway_time":"2026-11-25T13:00:00Z"}`)
+	for name, decode := range map[string]func([]byte) (Reading, error){"Decode": Decode, "decodeJSON": decodeJSON} {
+		r, err := decode(b)
+		if err != nil || !r.SourceTime.IsZero() || !r.EventTime().Equal(r.GatewayTime) {
+			t.Errorf("%s: %+v, %v; want no source time", name, r, err)
+		}
+	}
+}
+
 func TestValueAccessors(t *testing.T) {
 	if f, ok := Int(-3).Number(); !ok || f != -3 {
 		t.Errorf("Int(-3).Number() = %v, %v", f, ok)

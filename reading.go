@@ -1,5 +1,6 @@
-// Package fieldgate holds what every part of fieldgate shares: the Reading model, the wire codec, and the
-// contract between inputs (Source) and the durable buffer (Emit). It imports the standard library only, so the
+// Package fieldgate holds what every part of fieldgate shares: the Reading model and its identity, the wire
+// codec, the contract between inputs (Source) and the durable buffer (Emit), the bound on device timestamps
+// (SourceTimeBound), and the window Aggregate the central service computes and stores. It imports the standard library only, so the
 // gateway's inputs, its buffer and forwarder, and the central service can all depend on it without depending on
 // each other.
 package fieldgate
@@ -14,7 +15,7 @@ import (
 // Reading is one sampled value of one metric of one device. It is the unit stored in the buffer, sent to Kafka
 // (one record each) and windowed by the central service.
 //
-// Its identity is (Device, Metric, EventTime()): two readings with the same identity are the same reading
+// Its identity is (Device, Metric, EventMs()): two readings with the same identity are the same reading
 // delivered twice, and the central service stores it once.
 type Reading struct {
 	Device string // configured, unique in the fleet, e.g. "plant1/press-07"
@@ -24,7 +25,8 @@ type Reading struct {
 	Quality Quality
 	// Status is the raw protocol code behind Quality: an OPC UA StatusCode, a Modbus exception code; 0 if none.
 	Status uint32
-	// SourceTime is the device's or server's timestamp; zero when the device gives none.
+	// SourceTime is the device's or server's timestamp; zero when the device gives none (so a device time of
+	// 0001-01-01T00:00:00Z cannot be one: see DeviceTime). An input's SourceTimeBound replaces an implausible one.
 	SourceTime time.Time
 	// GatewayTime is when the gateway read or received the value. Always set.
 	GatewayTime time.Time
@@ -36,6 +38,20 @@ func (r Reading) EventTime() time.Time {
 		return r.SourceTime
 	}
 	return r.GatewayTime
+}
+
+// EventMs is the event time in whole milliseconds since the Unix epoch, rounded down: the time part of the
+// reading's identity. Readings of one series whose event times fall in the same millisecond are one reading.
+// The millisecond is the precision of every time fieldgate stores (CrateDB's); see TruncateMs.
+func (r Reading) EventMs() int64 { return r.EventTime().UnixMilli() }
+
+// TruncateMs returns t in UTC rounded down to the millisecond, as fieldgate stores it (the zero time stays
+// zero). TruncateMs(r.EventTime()) is the instant of r.EventMs().
+func TruncateMs(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Millisecond)
 }
 
 // Quality is the trust in a value, in the three classes OPC UA defines.

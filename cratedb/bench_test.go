@@ -58,8 +58,8 @@ func BenchmarkWriteRaw(b *testing.B) {
 					[]string{"device", "metric", "ts", "kind", "value", "value_text", "quality", "status", "source_time", "gateway_time", "gateway"},
 					pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 						r := rows[i].Reading
-						return []any{r.Device, r.Metric, Ms(r.EventTime()), "float", r.Value.Float(), pgtype.Text{}, "good", int64(0),
-							Ms(r.SourceTime), Ms(r.GatewayTime), "gw"}, nil
+						return []any{r.Device, r.Metric, fieldgate.TruncateMs(r.EventTime()), "float", r.Value.Float(), pgtype.Text{}, "good", int64(0),
+							fieldgate.TruncateMs(r.SourceTime), fieldgate.TruncateMs(r.GatewayTime), "gw"}, nil
 					}))
 				if err != nil {
 					b.Fatal(err)
@@ -140,7 +140,7 @@ func TestArgsEncodeAsPlainSlices(t *testing.T) {
 		t.Error("raw arguments encode differently from plain slices")
 	}
 	t0 := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
-	aggs := []Aggregate{
+	aggs := []fieldgate.Aggregate{
 		{Device: "d", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 3, NumericCount: 2, Min: 1, Max: 2,
 			Sum: 3, Mean: 1.5, First: fieldgate.Float(1), Last: fieldgate.String("x"), FirstTime: t0, LastTime: t0.Add(time.Second), Final: true},
 		{Device: "d2", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 1, BadCount: 1, Last: fieldgate.Bool(false)},

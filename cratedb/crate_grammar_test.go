@@ -147,9 +147,9 @@ func writerStatements(t *testing.T, cfg Config) (*Writer, []string) {
 
 	// The results are those of a server that refuses every write; only the statements matter here.
 	_, _ = w.WriteRaw(ctx, []Raw{{Reading: reading("plc1", "temp", 0, fieldgate.Float(21.5)), Gateway: "gw1"}})
-	var aggs []Aggregate
+	var aggs []fieldgate.Aggregate
 	for _, size := range sizes {
-		aggs = append(aggs, Aggregate{Device: "plc1", Metric: "temp", Size: size, Start: t0, End: t0.Add(size),
+		aggs = append(aggs, fieldgate.Aggregate{Device: "plc1", Metric: "temp", Size: size, Start: t0, End: t0.Add(size),
 			Count: 1, NumericCount: 1, Min: 21.5, Max: 21.5, Sum: 21.5, Mean: 21.5,
 			First: fieldgate.Float(21.5), Last: fieldgate.Float(21.5), FirstTime: t0, LastTime: t0})
 	}

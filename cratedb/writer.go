@@ -27,20 +27,6 @@ type Raw struct {
 	Gateway string // the fieldgate-gateway record header; empty if none
 }
 
-// Aggregate is one window's row in the aggregate table of its Size. Min, Max, Sum and Mean are stored as NULL
-// when NumericCount is 0; First and Last are stored as doubles when numeric (else NULL), and Last also as text
-// (last_text) when it is an int, bool or string, so the last state of a bool or string metric is kept.
-type Aggregate struct {
-	Device, Metric                string
-	Size                          time.Duration
-	Start, End                    time.Time
-	Count, BadCount, NumericCount int64
-	Min, Max, Sum, Mean           float64
-	First, Last                   fieldgate.Value
-	FirstTime, LastTime           time.Time
-	Final                         bool // no further firing is expected (the allowed lateness has passed)
-}
-
 // DeadLetter is a Kafka record that could not be loaded, keyed by (Topic, Partition, Offset).
 type DeadLetter struct {
 	Topic     string
@@ -357,17 +343,9 @@ func (w *Writer) Stats() Stats {
 	return s
 }
 
-// Ms truncates t to the millisecond in UTC: the precision of every timestamp fieldgate stores.
-func Ms(t time.Time) time.Time {
-	if t.IsZero() {
-		return t
-	}
-	return t.UTC().Truncate(time.Millisecond)
-}
-
 type rawKey struct {
 	device, metric string
-	ts             int64
+	ms             int64
 }
 
 // WriteRaw upserts the readings into the raw table, BatchSize per statement. Readings are deduplicated by
@@ -388,7 +366,7 @@ func (w *Writer) WriteRaw(ctx context.Context, rows []Raw) (rejected []Rejected,
 	distinct := make([]int, 0, len(rows))
 	for i := range rows {
 		r := &rows[i].Reading
-		k := rawKey{r.Device, r.Metric, Ms(r.EventTime()).UnixMilli()}
+		k := rawKey{r.Device, r.Metric, r.EventMs()}
 		if j, ok := first[k]; ok {
 			if dupOf == nil {
 				dupOf = map[int][]int{}
@@ -592,7 +570,7 @@ func rawArgs(rows []Raw, idx []int) []any {
 	for j, i := range idx {
 		r := &rows[i].Reading
 		device[j], metric[j] = r.Device, r.Metric
-		ts[j] = Ms(r.EventTime())
+		ts[j] = fieldgate.TruncateMs(r.EventTime())
 		kind[j] = r.Value.Kind().String()
 		if f, ok := r.Value.Number(); ok {
 			value[j] = pgtype.Float8{Float64: f, Valid: true}
@@ -603,9 +581,9 @@ func rawArgs(rows []Raw, idx []int) []any {
 		quality[j] = r.Quality.String()
 		status[j] = int64(r.Status)
 		if !r.SourceTime.IsZero() {
-			srcTime[j] = pgtype.Timestamptz{Time: Ms(r.SourceTime), Valid: true}
+			srcTime[j] = pgtype.Timestamptz{Time: fieldgate.TruncateMs(r.SourceTime), Valid: true}
 		}
-		gwTime[j] = Ms(r.GatewayTime)
+		gwTime[j] = fieldgate.TruncateMs(r.GatewayTime)
 		gateway[j] = rows[i].Gateway
 	}
 	return []any{textArray(device), textArray(metric), timeArray(ts), textArray(kind), float8Array(value), nullTextArray(text),
@@ -629,7 +607,11 @@ type aggKey struct {
 // window given twice is written once, from its last occurrence (a later firing supersedes an earlier one). A row
 // the database refuses for good (found by bisecting, as in WriteRaw) is logged, counted in Stats.Rejected and
 // dropped; any other error is returned, and the call may be repeated.
-func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
+//
+// Min, Max, Sum and Mean are stored as NULL when NumericCount is 0; First and Last as doubles when numeric (else
+// NULL), and Last also as text (last_text) when it is an int, bool or string, so the last state of a bool or
+// string metric is kept; all four are NULL when the window holds no usable reading.
+func (w *Writer) WriteAggregates(ctx context.Context, aggs []fieldgate.Aggregate) error {
 	if len(aggs) == 0 {
 		return nil
 	}
@@ -645,7 +627,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 			m = map[aggKey]int{}
 			last[a.Size] = m
 		}
-		k := aggKey{a.Device, a.Metric, Ms(a.Start).UnixMilli()}
+		k := aggKey{a.Device, a.Metric, a.Start.UnixMilli()}
 		if j, ok := m[k]; ok {
 			// Replace the earlier occurrence in place, keeping the order of first appearance.
 			for n, x := range bySize[a.Size] {
@@ -659,7 +641,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 		m[k] = i
 		bySize[a.Size] = append(bySize[a.Size], i)
 	}
-	now := Ms(time.Now())
+	now := fieldgate.TruncateMs(time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, size := range w.sizes {
@@ -681,7 +663,7 @@ func (w *Writer) WriteAggregates(ctx context.Context, aggs []Aggregate) error {
 	return nil
 }
 
-func aggArgs(aggs []Aggregate, idx []int, now time.Time) []any {
+func aggArgs(aggs []fieldgate.Aggregate, idx []int, now time.Time) []any {
 	n := len(idx)
 	device, metric := make([]string, n), make([]string, n)
 	start, end, updated := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
@@ -692,20 +674,24 @@ func aggArgs(aggs []Aggregate, idx []int, now time.Time) []any {
 	tFirst, tLast := make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	final := make([]bool, n)
 	num := func(f float64, ok bool) pgtype.Float8 { return pgtype.Float8{Float64: f, Valid: ok} }
-	ts := func(t time.Time) pgtype.Timestamptz { return pgtype.Timestamptz{Time: Ms(t), Valid: !t.IsZero()} }
+	ts := func(t time.Time) pgtype.Timestamptz {
+		return pgtype.Timestamptz{Time: fieldgate.TruncateMs(t), Valid: true}
+	}
 	for j, i := range idx {
 		a := &aggs[i]
 		device[j], metric[j] = a.Device, a.Metric
-		start[j], end[j], updated[j] = Ms(a.Start), Ms(a.End), now
+		start[j], end[j], updated[j] = fieldgate.TruncateMs(a.Start), fieldgate.TruncateMs(a.End), now
 		count[j], bad[j], numeric[j] = a.Count, a.BadCount, a.NumericCount
 		has := a.NumericCount > 0
 		vmin[j], vmax[j], vsum[j], vmean[j] = num(a.Min, has), num(a.Max, has), num(a.Sum, has), num(a.Mean, has)
-		vfirst[j] = num(a.First.Number())
-		vlast[j] = num(a.Last.Number())
-		if a.Count > 0 && !a.LastTime.IsZero() && a.Last.Kind() != fieldgate.KindFloat {
-			lastText[j] = pgtype.Text{String: valueText(a.Last), Valid: true}
+		// In a window of Bad readings only, First and Last are the zero Value, which is not a 0 to store.
+		if a.HasFirstLast() {
+			vfirst[j], vlast[j] = num(a.First.Number()), num(a.Last.Number())
+			if a.Last.Kind() != fieldgate.KindFloat {
+				lastText[j] = pgtype.Text{String: valueText(a.Last), Valid: true}
+			}
+			tFirst[j], tLast[j] = ts(a.FirstTime), ts(a.LastTime)
 		}
-		tFirst[j], tLast[j] = ts(a.FirstTime), ts(a.LastTime)
 		final[j] = a.Final
 	}
 	return []any{textArray(device), textArray(metric), timeArray(start), timeArray(end), int8Array(count), int8Array(bad),
@@ -744,9 +730,9 @@ func (w *Writer) WriteDeadLetters(ctx context.Context, dls []DeadLetter) error {
 			topic[j], part[j], off[j] = d.Topic, d.Partition, d.Offset
 			reason[j] = strings.ToValidUTF8(d.Reason, "?")
 			payload[j] = base64.StdEncoding.EncodeToString(d.Payload)
-			at[j] = Ms(d.Time)
+			at[j] = fieldgate.TruncateMs(d.Time)
 			if at[j].IsZero() {
-				at[j] = Ms(time.Now())
+				at[j] = fieldgate.TruncateMs(time.Now())
 			}
 		}
 		return []any{topic, part, off, reason, payload, at}
@@ -777,7 +763,7 @@ func (w *Writer) ReadWindow(ctx context.Context, device, metric string, start, e
 			return nil, fmt.Errorf("refresh %s: %w", w.tables.Raw, err)
 		}
 	}
-	rows, err := conn.Query(ctx, w.readSQL, device, metric, Ms(start), Ms(end))
+	rows, err := conn.Query(ctx, w.readSQL, device, metric, fieldgate.TruncateMs(start), fieldgate.TruncateMs(end))
 	if err != nil {
 		w.failLocked(w.ctl, err)
 		return nil, fmt.Errorf("read %s/%s from %s: %w", device, metric, w.tables.Raw, err)
@@ -855,7 +841,7 @@ func (w *Writer) SaveCheckpoints(ctx context.Context, group, topic string, cps [
 	for i := range idx {
 		idx[i] = i
 	}
-	now := Ms(time.Now())
+	now := fieldgate.TruncateMs(time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	rej, err := w.upsertLocked(ctx, w.ctl, w.cpSQL, idx, func(ix []int) []any {

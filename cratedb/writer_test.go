@@ -352,19 +352,19 @@ func TestCheckConstraintIntegration(t *testing.T) {
 func TestWriteAggregatesIntegration(t *testing.T) {
 	w, c := newTestWriter(t, 2)
 	ctx := context.Background()
-	a := Aggregate{Device: "d", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 3,
+	a := fieldgate.Aggregate{Device: "d", Metric: "m", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 3,
 		BadCount: 1, NumericCount: 2, Min: 1, Max: 2, Sum: 3, Mean: 1.5, First: fieldgate.Float(1),
 		Last: fieldgate.Float(2), FirstTime: t0, LastTime: t0.Add(time.Second)}
 	b := a
 	b.Metric, b.Count, b.NumericCount, b.First, b.Last = "state", 2, 0, fieldgate.String("a"), fieldgate.String("b")
 	h := a
 	h.Size, h.End = time.Hour, t0.Add(time.Hour)
-	if err := w.WriteAggregates(ctx, []Aggregate{a, b, h}); err != nil {
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{a, b, h}); err != nil {
 		t.Fatal(err)
 	}
 	a2 := a
 	a2.Count, a2.Final = 4, true
-	if err := w.WriteAggregates(ctx, []Aggregate{a, b, a2}); err != nil { // a2 supersedes a in the same call
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{a, b, a2}); err != nil { // a2 supersedes a in the same call
 		t.Fatal(err)
 	}
 	if n := count(t, c, "SELECT count(*) FROM readings_1m"); n != 2 {
@@ -379,9 +379,33 @@ func TestWriteAggregatesIntegration(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM readings_1h WHERE window_end = $1", t0.Add(time.Hour)); n != 1 {
 		t.Error("1h aggregate missing")
 	}
-	if err := w.WriteAggregates(ctx, []Aggregate{{Device: "d", Metric: "m", Size: time.Second}}); err == nil {
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{{Device: "d", Metric: "m", Size: time.Second}}); err == nil {
 		t.Error("aggregate of an unknown size accepted")
 	}
+}
+
+// TestAllBadWindowIntegration: a window holding only Bad readings (an offline device) has no first or last
+// value — NULL, as SQL over the raw table gives — and not the zero Value stored as 0.
+func TestAllBadWindowIntegration(t *testing.T) {
+	w, c := newTestWriter(t, 2)
+	ctx := context.Background()
+	bad := fieldgate.Aggregate{Device: "d", Metric: "offline", Size: time.Minute, Start: t0, End: t0.Add(time.Minute), Count: 5, BadCount: 5}
+	if err := w.WriteAggregates(ctx, []fieldgate.Aggregate{bad}); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, c, `SELECT count(*) FROM readings_1m WHERE metric = 'offline' AND count_bad = 5 AND value_first IS NULL
+		AND value_last IS NULL AND last_text IS NULL AND time_first IS NULL AND time_last IS NULL AND value_min IS NULL`); n != 1 {
+		var first, last *float64
+		_ = c.QueryRow(ctx, "SELECT value_first, value_last FROM readings_1m WHERE metric = 'offline'").Scan(&first, &last)
+		t.Errorf("all-Bad window stored with first %v and last %v, want NULL", deref(first), deref(last))
+	}
+}
+
+func deref(f *float64) any {
+	if f == nil {
+		return "NULL"
+	}
+	return *f
 }
 
 func TestDeadLettersIntegration(t *testing.T) {

@@ -8,15 +8,15 @@ import (
 
 // Compute is the reference definition of an Aggregate, by brute force: the aggregate of the distinct readings of
 // device and metric whose event time (in ms) lies in [start, start+size), the first of each identity in rs order
-// kept. ok is false when there is none. It is what the recompute SQL returns, and what tests compare Fire's
-// output with. Recompute and Final are not set.
-func Compute(device, metric string, size time.Duration, start time.Time, rs []fieldgate.Reading) (a Aggregate, ok bool) {
+// kept. ok is false when there is none. The central service recomputes windows with it (from the raw table's
+// readings), and tests compare Fire's output with it. Final is not set.
+func Compute(device, metric string, size time.Duration, start time.Time, rs []fieldgate.Reading) (a fieldgate.Aggregate, ok bool) {
 	st := start.UnixMilli()
 	end := st + size.Milliseconds()
 	seen := map[int64]bool{}
 	var c acc
 	for _, r := range rs {
-		t := r.EventTime().UnixMilli()
+		t := r.EventMs()
 		if r.Device != device || r.Metric != metric || t < st || t >= end || seen[t] {
 			continue
 		}
@@ -43,9 +43,9 @@ func Compute(device, metric string, size time.Duration, start time.Time, rs []fi
 		c.hasFL = true
 	}
 	if c.count == 0 {
-		return Aggregate{}, false
+		return fieldgate.Aggregate{}, false
 	}
-	a = Aggregate{Device: device, Metric: metric, Size: size, Start: time.UnixMilli(st).UTC(), End: time.UnixMilli(end).UTC()}
+	a = fieldgate.Aggregate{Device: device, Metric: metric, Size: size, Start: time.UnixMilli(st).UTC(), End: time.UnixMilli(end).UTC()}
 	c.fill(&a)
 	return a, true
 }

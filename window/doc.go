@@ -3,29 +3,15 @@
 // the central service that Apache Flink plays in the classic Kafka–Flink–CrateDB stack. It is pure: no I/O, no
 // goroutines, no clock (every method that needs the time takes `now`, the caller's processing time).
 //
-// # API
-//
-//	func New(cfg Config) (*Windows, error)
-//	func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome   // Added, Duplicate or Late
-//	func (w *Windows) Fire(now time.Time) []Aggregate                                 // what to upsert now
-//	func (w *Windows) Checkpoint(partition int32) Checkpoint                           // what to persist, then commit
-//	func (w *Windows) SafeOffsets() map[int32]int64                                    // Checkpoint(p).Offset for every p
-//	func (w *Windows) Restore(c Checkpoint)                                            // on (re)assignment, before Add
-//	func (w *Windows) Forget(partition int32)                                          // on revocation
-//	func (w *Windows) Stats() Stats                                                    // as of the last Fire; any goroutine
-//	func (w *Windows) Config() Config                                                  // defaults applied
-//	func Compute(device, metric string, size time.Duration, start time.Time, rs []fieldgate.Reading) (Aggregate, bool)
-//	func Bounds(t time.Time, size time.Duration) (start, end time.Time)              // the window of size holding t
-//
 // A Windows is used by one goroutine (the loader loop); only Stats may be called concurrently with the others. Add
 // keeps its counters in plain fields for speed; Fire, Checkpoint, Restore and Forget publish them for Stats.
 //
 // # Definitions (Flink's, per device)
 //
-// Event time. A reading's event time is r.EventTime() truncated to the millisecond (floor), CrateDB's precision;
-// its identity is (Device, Metric, event time in ms). Two readings with the same identity are one reading
-// delivered twice: the first one Added is kept, later ones are Duplicate — exactly what the raw table keeps with
-// "first written wins" (INSERT … ON CONFLICT DO NOTHING, batches deduplicated keeping the first).
+// Event time. A reading's event time is r.EventMs(), and its identity (Device, Metric, EventMs) — the rule of
+// package fieldgate. Two readings with the same identity are one reading delivered twice: the first one Added is
+// kept, later ones are Duplicate — what the raw table keeps too (the first reading written wins; see
+// cratedb.Writer.WriteRaw).
 //
 // Windows. For each size s in Config.Sizes, the window of a reading is [start, start+s) with start =
 // floor(t/s)*s in Unix milliseconds (UTC, epoch-aligned, Flink's TimeWindow with offset 0). A reading exactly at
@@ -44,8 +30,8 @@
 // Finality. A window is final when W(d) ≥ end + AllowedLateness. Fire returns it once more with Final true and
 // releases its state. A reading for a final window is Late (Flink's "late element"): Add counts it, and the next
 // Fire returns that window with Recompute set (once per window, however many late readings it got), telling the
-// caller to recompute it from the raw table with the SQL below. So the aggregate row still equals GROUP BY over
-// the raw table, late data included.
+// caller to recompute it from the raw table: Compute over the window's stored readings. So the aggregate row
+// still equals GROUP BY over the raw table, late data included.
 //
 // Idleness. A device is idle when no reading of it was Added for IdleTimeout of processing time (now − the `now`
 // of its last Add). Fire returns every open window of an idle device with Final true — its latest data, however
@@ -82,64 +68,21 @@
 // alternately beside it (BenchmarkBaselineMap, 3.7–5.2 million/s), which does no dedup, watermarks, firing or
 // release.
 //
-// Aggregate values (exactly the SQL below):
-//   - Count: every distinct reading in the window, any kind, any quality. BadCount: those of quality Bad.
-//   - NumericCount, Min, Max, Sum: over float and int values (ints as float64) of quality Good or Uncertain
-//     (OPC UA's "usable with care"), NaN excluded; ±Inf included. Mean = Sum / NumericCount. All 0 when
-//     NumericCount is 0: store NULL then.
-//   - First, FirstTime, Last, LastTime: the value and event time of the earliest and latest reading in the window
-//     of quality Good or Uncertain, any kind (so the last state of a bool or string metric is kept). Event times
-//     are unique within a series (identity), so there are no ties. Zero Value and zero times when every reading
-//     in the window is Bad.
-//
-// Sum is accumulated in arrival order, SQL sums in scan order: with non-integral floats they may differ in the
-// last bits. Tests that compare them need a relative tolerance (1e-9), or values that add exactly (k/8).
-//
-// # Recompute SQL
-//
-// For an Aggregate with Recompute set ($1 device, $2 metric, $3 Start, $4 End; table and column names as in
-// cratedb/sql; $5 is is_final = Aggregate.Final):
-//
-//	INSERT INTO readings_1m (device, metric, window_start, window_end, count_all, count_bad, count_numeric,
-//	    value_min, value_max, value_sum, value_mean, value_first, value_last, last_text, time_first, time_last,
-//	    is_final, updated_at)
-//	SELECT r.device, r.metric, $3, $4,
-//	    count(*),
-//	    count(CASE WHEN r.quality = 'bad' THEN 1 END),
-//	    count(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN 1 END),
-//	    min(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN r.value END),
-//	    max(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN r.value END),
-//	    sum(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN r.value END),
-//	    sum(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN r.value END)
-//	        / NULLIF(count(CASE WHEN r.quality <> 'bad' AND r.value <> 'NaN' THEN 1 END), 0),
-//	    (SELECT f.value FROM readings f WHERE f.device = $1 AND f.metric = $2 AND f.ts >= $3 AND f.ts < $4
-//	        AND f.quality <> 'bad' ORDER BY f.ts ASC LIMIT 1),
-//	    (SELECT l.value FROM readings l WHERE l.device = $1 AND l.metric = $2 AND l.ts >= $3 AND l.ts < $4
-//	        AND l.quality <> 'bad' ORDER BY l.ts DESC LIMIT 1),
-//	    (SELECT l.value_text FROM readings l WHERE l.device = $1 AND l.metric = $2 AND l.ts >= $3 AND l.ts < $4
-//	        AND l.quality <> 'bad' ORDER BY l.ts DESC LIMIT 1),
-//	    min(CASE WHEN r.quality <> 'bad' THEN r.ts END),
-//	    max(CASE WHEN r.quality <> 'bad' THEN r.ts END),
-//	    $5, now()
-//	FROM readings r
-//	WHERE r.device = $1 AND r.metric = $2 AND r.ts >= $3 AND r.ts < $4
-//	GROUP BY r.device, r.metric
-//	ON CONFLICT (device, metric, window_start, month) DO UPDATE SET count_all = excluded.count_all, … (every value
-//	    column, never a key or partition column)
-//
-// `value <> 'NaN'` drops NaN in PostgreSQL (which orders NaN equal to itself); on CrateDB check that NaN is stored and
-// compared the same way, or store NaN as NULL in `value`. The GROUP BY makes an empty window produce no row.
+// Aggregate values: see fieldgate.Aggregate; Compute is their definition by brute force.
 //
 // # Using it from the loader (exactly-once effect)
 //
-// Per poll of the Kafka consumer:
+// Per poll of the Kafka consumer (cmd/central's loader does this):
 //
-//  1. Add every decoded record in partition offset order: w.Add(r, Position{p, offset}, now).
-//  2. Write the raw rows of those records (idempotent upsert).
-//  3. aggs := w.Fire(now); upsert the aggregates; for those with Recompute set run the recompute SQL (after
-//     step 2: it reads the raw rows).
+//  1. Write the raw rows of the decoded records (idempotent upserts). Only rows the database took go on: a
+//     reading counted in a window but refused by the database would break the invariant.
+//  2. Add them, in partition offset order: w.Add(r, Position{p, offset}, now).
+//  3. Fire(now), and upsert what it returns; for a Firing with Recompute set, read the window's readings back
+//     from the raw table (they are written: step 1) and upsert Compute's result.
 //  4. For each assigned partition p: c := w.Checkpoint(p); persist c (e.g. as JSON in a small table keyed by
 //     group, topic and partition, upserted); then commit c.Offset to Kafka.
+//
+// A large poll may go through steps 1 to 3 in several parts, in offset order.
 //
 // On assignment of p: load its stored Checkpoint and call w.Restore(c) before the first Add of p; start fetching
 // at c.Offset (or the committed offset if it is lower). On revocation: w.Forget(p) (after step 3 and 4 for what

@@ -19,7 +19,7 @@ import (
 // The streams: several devices spread over Kafka partitions, one of them replaying a backlog hours behind the
 // others; readings shuffled within the out-of-orderness bound; duplicates re-delivered later; some readings
 // delayed past the allowed lateness; devices falling silent past the idle timeout and coming back; all kinds
-// and qualities. The loader follows the protocol of the package documentation (Add, write raw, Fire, write
+// and qualities. The loader follows the protocol of the package documentation (write raw, Add, Fire, write
 // aggregates and recomputes, Checkpoint, commit), and is killed at random points (restarted from the persisted
 // checkpoints, replaying from the committed offsets) and has partitions revoked and reassigned.
 func TestPropertyLoader(t *testing.T) {
@@ -163,7 +163,7 @@ func simulate(t *testing.T, seed uint64) {
 		persisted = make([][]byte, nPart)
 		raw       = map[tableKey]bool{} // identities written (size 0)
 		rawBy     = map[seriesKey][]fieldgate.Reading{}
-		table     = map[tableKey]Aggregate{}
+		table     = map[tableKey]fieldgate.Aggregate{}
 		now       int64
 		crashes   int
 		steps     int
@@ -199,11 +199,11 @@ func simulate(t *testing.T, seed uint64) {
 		}
 		restart(all...)
 	}
-	apply := func(aggs []Aggregate) {
-		for _, a := range aggs {
+	apply := func(fs []Firing) {
+		for _, a := range fs {
 			k := tableKey{a.Device, a.Metric, a.Size, a.Start.UnixMilli()}
 			if !a.Recompute {
-				table[k] = a
+				table[k] = a.Aggregate
 				continue
 			}
 			if c, ok := Compute(a.Device, a.Metric, a.Size, a.Start, rawBy[seriesKey{a.Device, a.Metric}]); ok {
@@ -229,26 +229,23 @@ func simulate(t *testing.T, seed uint64) {
 				p = q
 			}
 		}
-		batch := 1 + rng.IntN(20)
-		var written []fieldgate.Reading
-		for ; batch > 0 && pos[p] < int64(len(logs[p])); batch-- {
-			rc := logs[p][pos[p]]
-			now = max(now, rc.key)
-			w.Add(rc.r, Position{int32(p), pos[p]}, time.UnixMilli(now))
-			written = append(written, rc.r)
-			pos[p]++
+		batch := logs[p][pos[p]:min(pos[p]+1+int64(rng.IntN(20)), int64(len(logs[p])))]
+		for _, rc := range batch { // raw: first written wins
+			k := tableKey{rc.r.Device, rc.r.Metric, 0, rc.r.EventMs()}
+			if !raw[k] {
+				raw[k] = true
+				sk := seriesKey{rc.r.Device, rc.r.Metric}
+				rawBy[sk] = append(rawBy[sk], rc.r)
+			}
 		}
-		if fault(50) { // killed before the raw rows are written
+		if fault(50) { // killed after the raw rows are written, before the windows have them
 			crash()
 			continue
 		}
-		for _, r := range written { // raw: first written wins
-			k := tableKey{r.Device, r.Metric, 0, r.EventTime().UnixMilli()}
-			if !raw[k] {
-				raw[k] = true
-				sk := seriesKey{r.Device, r.Metric}
-				rawBy[sk] = append(rawBy[sk], r)
-			}
+		for _, rc := range batch {
+			now = max(now, rc.key)
+			w.Add(rc.r, Position{int32(p), pos[p]}, time.UnixMilli(now))
+			pos[p]++
 		}
 		if fault(50) { // killed before Fire's output is written
 			crash()
@@ -293,7 +290,7 @@ func simulate(t *testing.T, seed uint64) {
 	}
 
 	// Every window with raw readings has a row equal to its aggregate over the raw table, and no other rows.
-	want := map[tableKey]Aggregate{}
+	want := map[tableKey]fieldgate.Aggregate{}
 	for sk, rs := range rawBy {
 		for _, r := range rs {
 			for _, size := range cfg.Sizes {
@@ -309,10 +306,10 @@ func simulate(t *testing.T, seed uint64) {
 	for k, a := range want {
 		got, ok := table[k]
 		if !ok {
-			t.Errorf("window %v: no row; want %s", k, format(a))
+			t.Errorf("window %v: no row; want %s", k, formatRow(a))
 			bad++
 		} else if !sameValues(got, a) {
-			t.Errorf("window %v:\n\tgot  %s\n\twant %s", k, format(got), format(a))
+			t.Errorf("window %v:\n\tgot  %s\n\twant %s", k, formatRow(got), formatRow(a))
 			bad++
 		}
 		if bad > 5 {
@@ -321,7 +318,7 @@ func simulate(t *testing.T, seed uint64) {
 	}
 	for k, a := range table {
 		if _, ok := want[k]; !ok {
-			t.Errorf("row without raw readings: %s", format(a))
+			t.Errorf("row without raw readings: %s", formatRow(a))
 		}
 	}
 	if t.Failed() {
@@ -331,7 +328,9 @@ func simulate(t *testing.T, seed uint64) {
 
 func sameFloat(a, b float64) bool { return a == b || (a != a && b != b) }
 
-func sameValues(a, b Aggregate) bool {
+func formatRow(a fieldgate.Aggregate) string { return format(Firing{Aggregate: a}) }
+
+func sameValues(a, b fieldgate.Aggregate) bool {
 	return a.Device == b.Device && a.Metric == b.Metric && a.Size == b.Size && a.Start.Equal(b.Start) &&
 		a.End.Equal(b.End) && a.Count == b.Count && a.BadCount == b.BadCount && a.NumericCount == b.NumericCount &&
 		sameFloat(a.Min, b.Min) && sameFloat(a.Max, b.Max) && sameFloat(a.Sum, b.Sum) && sameFloat(a.Mean, b.Mean) &&

@@ -108,7 +108,7 @@ func formatValue(v fieldgate.Value) string {
 func num(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // format is the text of an aggregate in expect lines.
-func format(a Aggregate) string {
+func format(a Firing) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s %s", a.Device, a.Metric, shortDur(a.Size), formatTime(a.Start))
 	if a.Recompute {

@@ -47,27 +47,13 @@ func (o Outcome) String() string {
 	return "outcome(" + strconv.Itoa(int(o)) + ")"
 }
 
-// Aggregate is one firing of one window: the row to upsert into the aggregate table of Size, keyed by (Device,
-// Metric, Start). See the package documentation for the exact definition of each value.
-type Aggregate struct {
-	Device, Metric string
-	Size           time.Duration
-	Start, End     time.Time // [Start, End), UTC, whole milliseconds
-	// Recompute: the values below are not set; recompute this window from the raw table (the SQL in the package
-	// documentation) after the raw rows Added before this Fire are written.
+// Firing is one window returned by Fire: its aggregate (the row to upsert), or with Recompute set only the
+// window's key and Final, its values to be recomputed.
+type Firing struct {
+	fieldgate.Aggregate
+	// Recompute: the values are not set. Recompute the window with Compute over its stored readings, after the
+	// raw rows Added before this Fire are written.
 	Recompute bool
-	// Final: the window's state is released; it changes again only through a Recompute (a Late reading).
-	Final bool
-
-	Count        int64   // distinct readings, any kind and quality
-	BadCount     int64   // of which quality Bad
-	NumericCount int64   // float and int values of quality Good or Uncertain, NaN excluded
-	Min, Max     float64 // over the NumericCount values; 0 when NumericCount is 0 (store NULL)
-	Sum, Mean    float64 // Mean = Sum / NumericCount; 0 when NumericCount is 0 (store NULL)
-	// First and Last are the values of the earliest and latest non-Bad reading by event time, any kind;
-	// FirstTime and LastTime their event times. Zero when every reading is Bad.
-	First, Last         fieldgate.Value
-	FirstTime, LastTime time.Time
 }
 
 // Checkpoint is the state of one partition that must survive a crash or a rebalance, beside its offset: persist it
@@ -361,7 +347,7 @@ func (w *Windows) handover(from, to *device) {
 // now is the processing time (it only matters for idleness). Add never fails: every reading is either counted,
 // recognised as a duplicate, or Late (its window is recomputed from the raw table).
 func (w *Windows) Add(r fieldgate.Reading, pos Position, now time.Time) Outcome {
-	t := r.EventTime().UnixMilli()
+	t := r.EventMs()
 	pt := w.part(pos.Partition)
 	if pos.Offset >= pt.next {
 		pt.next = pos.Offset + 1
@@ -594,9 +580,9 @@ func (wn *win) add(d *device, r fieldgate.Reading, t, off, end int64) {
 //   - every window that got a Late reading since the last Fire, with Recompute and Final set.
 //
 // Windows in recompute mode are returned with Recompute set and no values. The caller owns the slice.
-func (w *Windows) Fire(now time.Time) []Aggregate {
+func (w *Windows) Fire(now time.Time) []Firing {
 	nowMs := now.UnixMilli()
-	var out []Aggregate
+	var out []Firing
 	delay := math.Inf(-1)
 	for _, pt := range w.parts {
 		for _, d := range pt.devices {
@@ -619,13 +605,13 @@ func (w *Windows) Fire(now time.Time) []Aggregate {
 	w.wmDelay = delay
 	for k := range w.pending {
 		st := time.UnixMilli(k.start).UTC()
-		out = append(out, Aggregate{Device: k.device, Metric: k.metric, Size: w.cfg.Sizes[k.size], Start: st,
-			End: st.Add(w.cfg.Sizes[k.size]), Recompute: true, Final: true})
+		out = append(out, Firing{Aggregate: fieldgate.Aggregate{Device: k.device, Metric: k.metric, Size: w.cfg.Sizes[k.size],
+			Start: st, End: st.Add(w.cfg.Sizes[k.size]), Final: true}, Recompute: true})
 		w.recomputes++
 	}
 	clear(w.pending)
 	w.publish()
-	slices.SortFunc(out, func(a, b Aggregate) int {
+	slices.SortFunc(out, func(a, b Firing) int {
 		return cmp.Or(cmp.Compare(a.Device, b.Device), cmp.Compare(a.Metric, b.Metric),
 			cmp.Compare(a.Size, b.Size), a.Start.Compare(b.Start), boolCmp(a.Recompute, b.Recompute))
 	})
@@ -659,7 +645,7 @@ func boolCmp(a, b bool) int {
 	return -1
 }
 
-func (w *Windows) fireDevice(out []Aggregate, d *device, idle bool) []Aggregate {
+func (w *Windows) fireDevice(out []Firing, d *device, idle bool) []Firing {
 	d.refire = false
 	d.dueAt = math.MaxInt64
 	released := 0
@@ -717,22 +703,22 @@ func (w *Windows) fireDevice(out []Aggregate, d *device, idle bool) []Aggregate 
 	return out
 }
 
-func (w *Windows) emit(out []Aggregate, device, metric string, i int, wn *win, final bool) []Aggregate {
+func (w *Windows) emit(out []Firing, device, metric string, i int, wn *win, final bool) []Firing {
 	wn.changed = false
 	size := w.cfg.Sizes[i]
 	st := time.UnixMilli(wn.start).UTC()
-	a := Aggregate{Device: device, Metric: metric, Size: size, Start: st, End: st.Add(size), Final: final}
+	f := Firing{Aggregate: fieldgate.Aggregate{Device: device, Metric: metric, Size: size, Start: st, End: st.Add(size), Final: final}}
 	if wn.tainted {
-		a.Recompute = true
+		f.Recompute = true
 		w.recomputes++
-		return append(out, a)
+		return append(out, f)
 	}
-	wn.acc.fill(&a)
+	wn.acc.fill(&f.Aggregate)
 	w.fired++
-	return append(out, a)
+	return append(out, f)
 }
 
-func (c *acc) fill(a *Aggregate) {
+func (c *acc) fill(a *fieldgate.Aggregate) {
 	a.Count, a.BadCount, a.NumericCount = c.count, c.bad, c.num
 	if c.num > 0 {
 		a.Min, a.Max, a.Sum, a.Mean = c.min, c.max, c.sum, c.sum/float64(c.num)

@@ -253,7 +253,7 @@ func FuzzAdd(f *testing.F) {
 	})
 }
 
-func checkFire(t *testing.T, aggs []Aggregate, now time.Time) {
+func checkFire(t *testing.T, aggs []Firing, now time.Time) {
 	t.Helper()
 	for i, a := range aggs {
 		if i > 0 {

@@ -37,7 +37,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// run under `make bench`'s default -benchtime takes longer than its 1s.
 	n := max(b.N, 500000)
 	const devices = 500
-	steps := (n + devices*4 - 1) / (devices * 4)
+	steps := (n + devices*metricsPerStep - 1) / (devices * metricsPerStep)
 	base := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
 	rs := stream(devices, steps, base, time.Second, "bench")[:n]
 	b.ResetTimer()
@@ -237,8 +237,8 @@ func copyRow(r fieldgate.Reading) []any {
 	}
 	var src pgtype.Timestamptz
 	if !r.SourceTime.IsZero() {
-		src = pgtype.Timestamptz{Time: cratedb.Ms(r.SourceTime), Valid: true}
+		src = pgtype.Timestamptz{Time: fieldgate.TruncateMs(r.SourceTime), Valid: true}
 	}
-	return []any{r.Device, r.Metric, cratedb.Ms(r.EventTime()), r.Value.Kind().String(), value, text, r.Quality.String(),
-		int64(r.Status), src, cratedb.Ms(r.GatewayTime), "gw-test"}
+	return []any{r.Device, r.Metric, fieldgate.TruncateMs(r.EventTime()), r.Value.Kind().String(), value, text, r.Quality.String(),
+		int64(r.Status), src, fieldgate.TruncateMs(r.GatewayTime), "gw-test"}
 }

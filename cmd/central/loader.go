@@ -26,7 +26,7 @@ import (
 // mode.
 type store interface {
 	WriteRaw(ctx context.Context, rows []cratedb.Raw) ([]cratedb.Rejected, error)
-	WriteAggregates(ctx context.Context, aggs []cratedb.Aggregate) error
+	WriteAggregates(ctx context.Context, aggs []fieldgate.Aggregate) error
 	WriteDeadLetters(ctx context.Context, dls []cratedb.DeadLetter) error
 	ReadWindow(ctx context.Context, device, metric string, start, end time.Time) ([]fieldgate.Reading, error)
 	SaveCheckpoints(ctx context.Context, group, topic string, cps []cratedb.Checkpoint) error
@@ -159,31 +159,60 @@ func (l *loader) subBatch() int {
 	return l.cfg.Database.BatchSize * max(l.cfg.Database.Connections, 1)
 }
 
-type item struct {
-	rec *kgo.Record
-	r   fieldgate.Reading
-	bad string // reason it goes to the dead-letter table, or ""
+// batch is one poll's records on their way through process.
+type batch struct {
+	now     time.Time     // processing time, for the windows and the dead letters
+	items   []item        // one per record, in fetch order (offset order per partition)
+	raws    []cratedb.Raw // the decoded readings, in item order
+	rawItem []int         // raws[i] is the reading of items[rawItem[i]]
 }
 
-// process handles one batch; l.mu is held. It returns only when the batch is written (retrying the database as
-// long as it takes), or with ctx's error.
+// item is one record and what becomes of it.
+type item struct {
+	rec    *kgo.Record
+	r      fieldgate.Reading // the decoded reading (state reading)
+	state  itemState
+	reason string // state dead: why, for the dead-letter table
+}
+
+type itemState uint8
+
+const (
+	reading itemState = iota // decoded: a raw row, then counted in the windows
+	dead                     // undecodable or refused by the database: a dead letter
+	revoked                  // fetched before its partition was revoked: not ours, the new owner reads it
+)
+
+// process handles one poll's records; l.mu is held. It returns only when they are written (retrying the
+// database as long as it takes), or with ctx's error. The steps: decode; write the raw readings, giving each
+// written sub-batch to the windows and writing what they fire; store the dead letters; update the lag; commit.
 func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
-	now := l.now()
-	items := make([]item, len(recs))
-	raws := make([]cratedb.Raw, 0, len(recs))
-	rawItem := make([]int, 0, len(recs)) // raws[i] is items[rawItem[i]]
+	b := l.decode(recs)
+	if err := l.load(ctx, b); err != nil {
+		return err
+	}
+	if err := l.storeDeadLetters(ctx, b); err != nil {
+		return err
+	}
+	l.updateLag()
+	return l.commitLocked(ctx, false)
+}
+
+// decode decodes recs (in parallel) and sorts them into readings, dead letters and records of revoked
+// partitions.
+func (l *loader) decode(recs []*kgo.Record) *batch {
+	b := &batch{now: l.now(), items: make([]item, len(recs)), raws: make([]cratedb.Raw, 0, len(recs)), rawItem: make([]int, 0, len(recs))}
 	decoded := decodeAll(recs)
 	for i, rec := range recs {
-		items[i].rec = rec
+		it := &b.items[i]
+		it.rec = rec
 		if !l.assigned[rec.Partition] {
-			// Fetched before a revocation: the new owner reads it.
-			items[i].bad = "-"
+			it.state = revoked
 			continue
 		}
 		l.met.consumed.Inc()
-		raw, err := decoded[i].raw, decoded[i].err
-		if err != nil {
-			items[i].bad = err.Error()
+		if err := decoded[i].err; err != nil {
+			it.state, it.reason = dead, err.Error()
 			if errors.Is(err, fieldgate.ErrUnknownVersion) {
 				l.met.deadLetters.WithLabelValues("version").Inc()
 			} else {
@@ -191,188 +220,227 @@ func (l *loader) process(ctx context.Context, recs []*kgo.Record) error {
 			}
 			continue
 		}
-		items[i].r = raw.Reading
-		raws = append(raws, raw)
-		rawItem = append(rawItem, i)
+		it.r = decoded[i].raw.Reading
+		b.raws = append(b.raws, decoded[i].raw)
+		b.rawItem = append(b.rawItem, i)
 	}
-	// add gives items[from:to] to the windows (in offset order) and marks them processed.
-	add := func(from, to int) {
-		for _, it := range items[from:to] {
-			if it.bad == "-" {
-				continue
-			}
-			if it.bad == "" {
-				switch l.win.Add(it.r, window.Position{Partition: it.rec.Partition, Offset: it.rec.Offset}, now) {
-				case window.Duplicate:
-					l.met.duplicates.Inc()
-				case window.Late:
-					l.met.late.Inc()
-				}
-			}
-			if o := it.rec.Offset + 1; o > l.done[it.rec.Partition] {
-				l.done[it.rec.Partition] = o
-			}
+	return b
+}
+
+// load writes b's readings to the raw table and gives them to the windows, firing after each written sub-batch:
+// a reading enters the windows only once its raw row is in (a row the database refuses must not be counted).
+// Without a database (demo mode) everything goes to the windows at once.
+func (l *loader) load(ctx context.Context, b *batch) error {
+	if l.db == nil || len(b.raws) == 0 {
+		l.addToWindows(b, 0, len(b.items))
+		return l.fire(ctx, b.now)
+	}
+	w := l.startRawWrites(ctx, b.raws)
+	defer w.stop()
+	next := 0 // items before next are in the windows
+	for k := range w.results {
+		lo, hi := w.bounds(k)
+		var r rawResult
+		select {
+		case r = <-w.results[k]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		for _, x := range r.rejected {
+			it := &b.items[b.rawItem[lo+x.Index]]
+			it.state, it.reason = dead, "refused by the database: "+x.Reason
+			l.met.deadLetters.WithLabelValues("refused").Inc()
+		}
+		l.observeWritten(b, lo, hi, len(r.rejected))
+		last := b.rawItem[hi-1] + 1
+		if hi == len(b.raws) {
+			last = len(b.items)
+		}
+		l.addToWindows(b, next, last)
+		next = last
+		if err := l.fire(ctx, b.now); err != nil {
+			return err
 		}
 	}
-	if l.db != nil && len(raws) > 0 {
-		// The raw readings go in sub-batches (a statement of batch_size per connection), two in flight, so a
-		// sub-batch's statements take the connections the one before frees; this goroutine gives each written
-		// sub-batch, in order, to the windows and writes what they fire (on the writer's other connection): the
-		// database keeps writing raw rows while the windows work. A reading enters the windows only once its raw
-		// row is in (a row the database refuses must not be counted).
-		type result struct {
-			rej []cratedb.Rejected
-			err error
+	return nil
+}
+
+// observeWritten updates the metrics of the written raws[lo:hi]: their count, and the largest delay from a
+// reading's event time to now.
+func (l *loader) observeWritten(b *batch, lo, hi, rejected int) {
+	var lat float64
+	t := l.now()
+	for i := lo; i < hi; i++ {
+		if b.items[b.rawItem[i]].state == reading {
+			lat = max(lat, t.Sub(b.raws[i].Reading.EventTime()).Seconds())
 		}
-		sub := l.subBatch()
-		nsub := (len(raws) + sub - 1) / sub
-		results := make([]chan result, nsub)
-		for k := range results {
-			results[k] = make(chan result, 1)
-		}
-		wctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inFlight := make(chan struct{}, 2)
-			for k := range nsub {
-				select {
-				case inFlight <- struct{}{}:
-				case <-wctx.Done():
-					return
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer func() { <-inFlight }()
-					var r result
-					r.err = l.retryDB(wctx, "write readings", func() (err error) {
-						r.rej, err = l.db.WriteRaw(wctx, raws[k*sub:min((k+1)*sub, len(raws))])
-						return err
-					})
-					results[k] <- r
-				}()
+	}
+	l.met.eventToDB.Observe(lat)
+	if l.latencyHook != nil {
+		l.latencyHook(lat)
+	}
+	l.met.written.Add(float64(hi - lo - rejected))
+}
+
+// addToWindows gives the readings of b.items[from:to] to the windows, in offset order, and marks every record
+// there that is ours (readings and dead letters) processed.
+func (l *loader) addToWindows(b *batch, from, to int) {
+	for _, it := range b.items[from:to] {
+		switch it.state {
+		case revoked:
+			continue
+		case reading:
+			switch l.win.Add(it.r, window.Position{Partition: it.rec.Partition, Offset: it.rec.Offset}, b.now) {
+			case window.Duplicate:
+				l.met.duplicates.Inc()
+			case window.Late:
+				l.met.late.Inc()
 			}
-		}()
-		defer func() {
-			cancel()
-			wg.Wait()
-		}()
-		next := 0 // items before next are in the windows
-		for k := range nsub {
-			lo, hi := k*sub, min((k+1)*sub, len(raws))
-			var r result
+		}
+		if o := it.rec.Offset + 1; o > l.done[it.rec.Partition] {
+			l.done[it.rec.Partition] = o
+		}
+	}
+}
+
+// rawWrites writes raw readings in sub-batches (a statement of batch_size per connection), two in flight, so
+// that a sub-batch's statements take the connections the one before frees while the loop works on the windows.
+// results[k] delivers sub-batch k's outcome once it is written (retried as long as it takes).
+type rawWrites struct {
+	n, sub  int
+	results []chan rawResult
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type rawResult struct {
+	rejected []cratedb.Rejected // indexes into the sub-batch
+	err      error
+}
+
+func (l *loader) startRawWrites(ctx context.Context, raws []cratedb.Raw) *rawWrites {
+	sub := l.subBatch()
+	w := &rawWrites{n: len(raws), sub: sub, results: make([]chan rawResult, (len(raws)+sub-1)/sub)}
+	for k := range w.results {
+		w.results[k] = make(chan rawResult, 1)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	w.cancel = cancel
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		inFlight := make(chan struct{}, 2)
+		for k := range w.results {
 			select {
-			case r = <-results[k]:
-			case <-ctx.Done():
-				return ctx.Err()
+			case inFlight <- struct{}{}:
+			case <-wctx.Done():
+				return
 			}
-			if r.err != nil {
-				return r.err
-			}
-			for _, x := range r.rej {
-				items[rawItem[lo+x.Index]].bad = "refused by the database: " + x.Reason
-				l.met.deadLetters.WithLabelValues("refused").Inc()
-			}
-			var lat float64
-			t := l.now()
-			for i := lo; i < hi; i++ {
-				if items[rawItem[i]].bad == "" {
-					lat = max(lat, t.Sub(raws[i].Reading.EventTime()).Seconds())
-				}
-			}
-			l.met.eventToDB.Observe(lat)
-			if l.latencyHook != nil {
-				l.latencyHook(lat)
-			}
-			l.met.written.Add(float64(hi - lo - len(r.rej)))
-			last := rawItem[hi-1] + 1
-			if hi == len(raws) {
-				last = len(items)
-			}
-			add(next, last)
-			next = last
-			if err := l.fire(ctx, now); err != nil {
-				return err
-			}
+			lo, hi := w.bounds(k)
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				defer func() { <-inFlight }()
+				var r rawResult
+				r.err = l.retryDB(wctx, "write readings", func() (err error) {
+					r.rejected, err = l.db.WriteRaw(wctx, raws[lo:hi])
+					return err
+				})
+				w.results[k] <- r
+			}()
 		}
-	} else {
-		add(0, len(items))
-		if err := l.fire(ctx, now); err != nil {
-			return err
-		}
-	}
-	// Dead letters (undecodable, refused) before the commit that moves past them.
+	}()
+	return w
+}
+
+// bounds returns the range of sub-batch k in the raws.
+func (w *rawWrites) bounds(k int) (lo, hi int) { return k * w.sub, min((k+1)*w.sub, w.n) }
+
+// stop cancels the writes still running and waits for them.
+func (w *rawWrites) stop() {
+	w.cancel()
+	w.wg.Wait()
+}
+
+// storeDeadLetters writes b's dead letters (undecodable, refused) before the commit that moves past them; in
+// demo mode it logs them.
+func (l *loader) storeDeadLetters(ctx context.Context, b *batch) error {
 	var dls []cratedb.DeadLetter
-	for _, it := range items {
-		if it.bad != "" && it.bad != "-" {
+	for _, it := range b.items {
+		if it.state == dead {
 			dls = append(dls, cratedb.DeadLetter{Topic: it.rec.Topic, Partition: it.rec.Partition, Offset: it.rec.Offset,
-				Reason: it.bad, Payload: it.rec.Value, Time: now})
+				Reason: it.reason, Payload: it.rec.Value, Time: b.now})
 		}
 	}
-	if len(dls) > 0 {
-		if l.db == nil {
-			for _, d := range dls {
-				l.log.Warn("dead letter", "topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "reason", d.Reason)
-			}
-		} else if err := l.retryDB(ctx, "write dead letters", func() error { return l.db.WriteDeadLetters(ctx, dls) }); err != nil {
-			return err
-		}
+	if len(dls) == 0 {
+		return nil
 	}
+	if l.db == nil {
+		for _, d := range dls {
+			l.log.Warn("dead letter", "topic", d.Topic, "partition", d.Partition, "offset", d.Offset, "reason", d.Reason)
+		}
+		return nil
+	}
+	return l.retryDB(ctx, "write dead letters", func() error { return l.db.WriteDeadLetters(ctx, dls) })
+}
+
+// updateLag sets the lag of every partition processed: its high watermark minus the records done.
+func (l *loader) updateLag() {
 	for p, o := range l.done {
 		if hw, ok := l.hw[p]; ok {
 			l.met.lag.WithLabelValues(itoa(p)).Set(float64(max(hw-o, 0)))
 		}
 	}
-	return l.commitLocked(ctx, false)
 }
 
 // fire writes what the windows have to say now: aggregates, and windows recomputed from the raw table.
 func (l *loader) fire(ctx context.Context, now time.Time) error {
-	aggs := l.win.Fire(now)
-	if len(aggs) == 0 {
+	fired := l.win.Fire(now)
+	if len(fired) == 0 {
 		return nil
 	}
-	rows := make([]cratedb.Aggregate, 0, len(aggs))
-	var recompute []window.Aggregate
+	rows := make([]fieldgate.Aggregate, 0, len(fired))
+	var recompute []window.Firing
 	// An early (not final) firing is for live dashboards. For a window that ended long ago — a backlog being
 	// caught up — it is wasted work: the final firing follows, in this instance or, after a crash or a
 	// rebalance, in the one that replays the window (it was open at the last checkpoint).
 	wc := l.win.Config()
 	stale := now.Add(-(wc.OutOfOrderness + wc.AllowedLateness))
-	for _, a := range aggs {
+	for _, f := range fired {
 		switch {
-		case a.Recompute:
-			recompute = append(recompute, a)
-		case !a.Final && a.End.Before(stale):
+		case f.Recompute:
+			recompute = append(recompute, f)
+		case !f.Final && f.End.Before(stale):
 			l.met.earlySkipped.Inc()
 		default:
-			rows = append(rows, toRow(a))
+			rows = append(rows, f.Aggregate)
 		}
 	}
 	if l.db == nil {
-		for _, a := range aggs {
-			if a.Final || a.Recompute {
-				l.printWindow(a)
+		for _, f := range fired {
+			if f.Final || f.Recompute {
+				l.printWindow(f)
 			}
 		}
 		return nil
 	}
-	for _, a := range recompute {
+	for _, f := range recompute {
 		var rs []fieldgate.Reading
 		if err := l.retryDB(ctx, "read window", func() (err error) {
-			rs, err = l.db.ReadWindow(ctx, a.Device, a.Metric, a.Start, a.End)
+			rs, err = l.db.ReadWindow(ctx, f.Device, f.Metric, f.Start, f.End)
 			return err
 		}); err != nil {
 			return err
 		}
-		c, ok := window.Compute(a.Device, a.Metric, a.Size, a.Start, rs)
+		a, ok := window.Compute(f.Device, f.Metric, f.Size, f.Start, rs)
 		if !ok {
 			continue // nothing stored (every reading refused): no row
 		}
-		c.Final = a.Final
-		rows = append(rows, toRow(c))
+		a.Final = f.Final
+		rows = append(rows, a)
 		l.met.recomputed.Inc()
 	}
 	if err := l.retryDB(ctx, "write aggregates", func() error { return l.db.WriteAggregates(ctx, rows) }); err != nil {
@@ -380,12 +448,6 @@ func (l *loader) fire(ctx context.Context, now time.Time) error {
 	}
 	l.met.aggregates.Add(float64(len(rows)))
 	return nil
-}
-
-func toRow(a window.Aggregate) cratedb.Aggregate {
-	return cratedb.Aggregate{Device: a.Device, Metric: a.Metric, Size: a.Size, Start: a.Start, End: a.End,
-		Count: a.Count, BadCount: a.BadCount, NumericCount: a.NumericCount, Min: a.Min, Max: a.Max, Sum: a.Sum,
-		Mean: a.Mean, First: a.First, Last: a.Last, FirstTime: a.FirstTime, LastTime: a.LastTime, Final: a.Final}
 }
 
 // commitLocked saves the window checkpoint of every assigned partition whose safe offset moved, then commits
@@ -569,15 +631,13 @@ func decodeAll(recs []*kgo.Record) []decodedRecord {
 	return out
 }
 
-// decodeRecord turns a Kafka record into the row to store: the reading, its times truncated to the millisecond
-// (the precision of the database and of the windows' identity), and its gateway header. An error wrapping
+// decodeRecord turns a Kafka record into the row to store: the reading and its gateway header. An error wrapping
 // fieldgate.ErrUnknownVersion or naming the broken field sends the record to the dead-letter table.
 func decodeRecord(rec *kgo.Record) (cratedb.Raw, error) {
 	r, err := fieldgate.Decode(rec.Value)
 	if err != nil {
 		return cratedb.Raw{}, err
 	}
-	r.SourceTime, r.GatewayTime = cratedb.Ms(r.SourceTime), cratedb.Ms(r.GatewayTime)
 	return cratedb.Raw{Reading: r, Gateway: header(rec, fieldgate.HeaderGateway)}, nil
 }
 
@@ -591,7 +651,7 @@ func header(r *kgo.Record, key string) string {
 }
 
 // printWindow writes one closed window as a table line (demo mode).
-func (l *loader) printWindow(a window.Aggregate) {
+func (l *loader) printWindow(a window.Firing) {
 	if l.out == nil {
 		return
 	}

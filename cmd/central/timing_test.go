@@ -45,7 +45,7 @@ func (t *timingStore) WriteRaw(ctx context.Context, rows []cratedb.Raw) ([]crate
 	return t.store.WriteRaw(ctx, rows)
 }
 
-func (t *timingStore) WriteAggregates(ctx context.Context, aggs []cratedb.Aggregate) error {
+func (t *timingStore) WriteAggregates(ctx context.Context, aggs []fieldgate.Aggregate) error {
 	defer t.note("aggregates", time.Now())
 	return t.store.WriteAggregates(ctx, aggs)
 }

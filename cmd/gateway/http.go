@@ -84,17 +84,19 @@ func (g *gateway) notReady() []string {
 }
 
 type sourceStatus struct {
-	Name        string    `json:"name"`
-	Type        string    `json:"type"`
-	State       string    `json:"state"` // running, failed, stopped
-	Connected   *bool     `json:"connected,omitempty"`
-	LastError   string    `json:"last_error,omitempty"`
-	Readings    uint64    `json:"readings"`
-	Emits       uint64    `json:"emits"`
-	EmitErrors  uint64    `json:"emit_errors"`
-	DeadLetters uint64    `json:"dead_letters"`
-	LastReading time.Time `json:"last_reading,omitzero"`
-	Stats       any       `json:"stats,omitempty"` // the protocol's own counters
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	State       string `json:"state"` // running, failed, stopped
+	Connected   *bool  `json:"connected,omitempty"`
+	LastError   string `json:"last_error,omitempty"`
+	Readings    uint64 `json:"readings"`
+	Emits       uint64 `json:"emits"`
+	EmitErrors  uint64 `json:"emit_errors"`
+	DeadLetters uint64 `json:"dead_letters"`
+	// ImplausibleTimes counts readings committed with their source time replaced (fieldgate.SourceTimeBound).
+	ImplausibleTimes uint64    `json:"implausible_source_times"`
+	LastReading      time.Time `json:"last_reading,omitzero"`
+	Stats            any       `json:"stats,omitempty"` // the protocol's own counters
 }
 
 type statusDoc struct {
@@ -129,7 +131,7 @@ func (g *gateway) status() statusDoc {
 		s := sourceStatus{
 			Name: in.name, Type: in.kind, State: in.getState(), LastError: in.getLastError(),
 			Readings: in.readings.Load(), Emits: in.batches.Load(), EmitErrors: in.emitErrors.Load(),
-			DeadLetters: in.deadLetters.Load(),
+			DeadLetters: in.deadLetters.Load(), ImplausibleTimes: in.implausible.Load(),
 		}
 		if c, known := in.connected(); known {
 			s.Connected = &c

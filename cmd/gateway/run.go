@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,9 @@ type input struct {
 	field string // its place in the config file, e.g. "mqtt[0]"
 
 	run       func(ctx context.Context, sink fieldgate.Sink) error
-	stats     func() any          // the component's own Stats(), for /api/status
-	connected func() (bool, bool) // (connected, known); known is false for inputs with no connection state
+	stats     func() any                // the component's own Stats(), for /api/status
+	connected func() (bool, bool)       // (connected, known); known is false for inputs with no connection state
+	times     fieldgate.SourceTimeBound // checked in Queue; zero (Modbus: no source times) is the default
 
 	// pending is what the input queued whose commit has not been counted yet; it is settled at every Queue and
 	// before the counters are read.
@@ -65,6 +67,8 @@ type input struct {
 	settleMu    sync.Mutex        // one settle at a time, so lastCommit is counted once
 	lastCommit  *fieldgate.Commit // the last commit counted in batches
 	readings    atomic.Uint64     // committed to the buffer
+	implausible atomic.Uint64     // committed with their source time replaced (outside the bound)
+	timeWarned  atomic.Int64      // unix nanoseconds of the last log line about implausible source times
 	batches     atomic.Uint64     // commits that carried readings of the input
 	emitErrors  atomic.Uint64     // Queue calls refused, or whose commit failed (the input did not acknowledge upstream)
 	deadLetters atomic.Uint64     // dead letters committed
@@ -75,18 +79,20 @@ type input struct {
 
 // queued is one Queue call of an input, waiting for its commit to be counted.
 type queued struct {
-	c              *fieldgate.Commit
-	readings, dead int
+	c                           *fieldgate.Commit
+	readings, dead, implausible int
 }
 
 var _ fieldgate.Sink = (*input)(nil)
 
-func newInput(g *gateway, name, kind, field string) *input {
-	return &input{g: g, name: name, kind: kind, field: field, pending: fieldgate.NewPending[queued]()}
+func newInput(g *gateway, name, kind, field string, times fieldgate.SourceTimeBound) *input {
+	return &input{g: g, name: name, kind: kind, field: field, times: times, pending: fieldgate.NewPending[queued]()}
 }
 
-// Queue is the buffer's Queue, counted.
+// Queue is the buffer's Queue, counted. Source times outside the input's bound are replaced first
+// (fieldgate.SourceTimeBound.Check), here, so that every input is checked the same way.
 func (in *input) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fieldgate.Commit, error) {
+	rs, implausible := in.checkSourceTimes(rs)
 	c, err := in.g.buf.Queue(rs, dead)
 	if err != nil {
 		in.emitErrors.Add(1)
@@ -96,7 +102,7 @@ func (in *input) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fi
 		in.lastReading.Store(time.Now().UnixNano())
 		in.g.devices.seen(in.name, rs)
 	}
-	in.pending.Add(c, queued{c: c, readings: len(rs), dead: len(dead)})
+	in.pending.Add(c, queued{c: c, readings: len(rs), dead: len(dead), implausible: implausible})
 	in.settle()
 	return c, nil
 }
@@ -114,12 +120,37 @@ func (in *input) settle() {
 			return
 		}
 		in.readings.Add(uint64(q.readings))
+		in.implausible.Add(uint64(q.implausible))
 		in.deadLetters.Add(uint64(q.dead))
 		if q.readings > 0 && q.c != in.lastCommit {
 			in.lastCommit = q.c
 			in.batches.Add(1)
 		}
 	})
+}
+
+// checkSourceTimes returns rs with every implausible source time replaced, and how many were. rs itself is not
+// changed (it is the input's): the first replacement works on a copy. At most one line a minute is logged.
+func (in *input) checkSourceTimes(rs []fieldgate.Reading) ([]fieldgate.Reading, int) {
+	n := 0
+	for i := range rs {
+		r := rs[i]
+		if in.times.Check(&r) {
+			continue
+		}
+		if n == 0 {
+			rs = slices.Clone(rs)
+		}
+		n++
+		if now := time.Now().UnixNano(); now-in.timeWarned.Load() >= int64(time.Minute) {
+			in.timeWarned.Store(now)
+			in.g.log.Warn("source time outside the plausible range; the reading is kept at its gateway time, marked uncertain (logged at most once a minute)",
+				"input", in.kind+":"+in.name, "device", r.Device, "metric", r.Metric, "source_time", rs[i].SourceTime,
+				"gateway_time", r.GatewayTime, "max_past", in.times.MaxPast, "max_future", in.times.MaxFuture)
+		}
+		rs[i] = r
+	}
+	return rs, n
 }
 
 func (in *input) getState() string {
@@ -143,7 +174,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	g.fwd = fwd
 	for i, mc := range cfg.MQTT {
-		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i))
+		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i), mc.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound))
 		src, err := mqtt.New(mc, log) // it adds input=mqtt:<name> to its log lines
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -155,7 +186,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.inputs = append(g.inputs, in)
 	}
 	for i, mc := range cfg.Modbus {
-		in := newInput(g, mc.Name, "modbus", fmt.Sprintf("modbus[%d]", i))
+		in := newInput(g, mc.Name, "modbus", fmt.Sprintf("modbus[%d]", i), fieldgate.SourceTimeBound{})
 		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
@@ -168,7 +199,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 		g.modbus = append(g.modbus, src)
 	}
 	for i, oc := range cfg.OPCUA {
-		in := newInput(g, oc.Name, "opcua", fmt.Sprintf("opcua[%d]", i))
+		in := newInput(g, oc.Name, "opcua", fmt.Sprintf("opcua[%d]", i), oc.SourceTime.WithDefaults(opcua.DefaultSourceTimeBound))
 		src, err := opcua.New(oc, log) // it adds input=opcua:<name>
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))

@@ -61,7 +61,7 @@ func inputMetrics(e emitter, in *input, l []string) {
 			dl := append(append([]string(nil), l...), "device", d.Device)
 			e.counter("modbus_polls_total", "Group polls that asked the device.", d.Polls, dl...)
 			e.counter("modbus_skipped_ticks_total", "Scheduled polls dropped because the previous work ran late.", d.SkippedTicks, dl...)
-			e.counter("modbus_held_ticks_total", "Scheduled polls dropped while the device or connection was backed off.", d.HeldTicks, dl...)
+			e.counter("modbus_held_ticks_total", "Scheduled polls not sent while the device or connection was backed off.", d.HeldTicks, dl...)
 			e.counter("modbus_requests_total", "Read requests sent.", d.Requests, dl...)
 			e.write("modbus_request_seconds_total", "Summed latency of the read requests; divided by modbus_requests_total, the mean.",
 				prometheus.CounterValue, d.RequestSeconds, dl...)
@@ -74,6 +74,8 @@ func inputMetrics(e emitter, in *input, l []string) {
 			}
 			e.counter("modbus_overflows_total", "uint64 values that did not fit an int reading.", d.Overflows, dl...)
 			e.gauge("modbus_device_responding", "0 while the device is backed off after it stopped answering.", b2f(d.Responding), dl...)
+			e.counter("modbus_not_polled_total", "Tag readings reported not polled (status 260): their request was not sent.", d.NotPolled, dl...)
+			e.gauge("modbus_silent_ranges", "Request ranges backed off because the device ignores them while it answers others.", float64(d.SilentRanges), dl...)
 		}
 	case opcua.Stats:
 		e.counter("opcua_connects_total", "Sessions established.", s.Connects, l...)

@@ -7,14 +7,21 @@
 // never wait for each other.
 //
 // Each group of tags is read with the fewest requests its device allows (the planner is optimal for the gap and size
-// limits, never touching forbidden addresses) on a fixed schedule. Every poll emits one reading per tag:
-// Good with the decoded value, or Bad with Status set to the Modbus exception code the device answered, or to
-// StatusTimeout, StatusConnection, StatusProtocol or StatusOverflow. A failed request marks only its own tags
-// Bad; the rest of the poll goes on. A device that stops answering (two timeouts in a row, or a gateway's
-// exception 10 or 11) has the rest of its poll marked Bad without asking and is then asked again only after a
-// backoff, doubling from BackoffMin to BackoffMax, so it costs the other devices on the connection at most one
-// timeout per backoff. A broken connection is reopened at once and the request asked again; if that fails too,
-// the connection is retried with the same backoff. After a timeout on RTU, the line is flushed (see
+// limits, never touching forbidden addresses) on a fixed schedule. Every tick emits one reading per tag:
+// Good with the decoded value, or Bad with Status set to the Modbus exception code the device answered, to
+// StatusTimeout, StatusConnection, StatusProtocol or StatusOverflow for a request that failed, or to
+// StatusNotPolled for a tag whose request was not sent. A failed request marks only its own tags Bad; the rest
+// of the poll goes on.
+//
+// Backoff works on two levels. A device that ignores one range of registers (many do, for registers they do not
+// have, instead of answering exception 2) while it answers the others has that range backed off alone: after
+// two timeouts in a row, each right after an answer of the device, the range is asked only once per backoff,
+// doubling from BackoffMin to BackoffMax, and reported not polled in between; the ranges that answered are asked
+// first in every poll, so they are read whatever the silent ones cost. A device that stops answering altogether
+// (two timeouts in a row with no answer between, or a gateway's exception 10 or 11) has the rest of its poll
+// reported not polled and is backed off as a whole, so it costs the other devices on the connection at most
+// one timeout per backoff. A broken connection is reopened at once and the request asked again; if that fails
+// too, the connection is retried with the same backoff. After a timeout on RTU, the line is flushed (see
 // Config.RTUFlushDelay) so a late reply is not taken as the next answer; over TCP, transaction ids do that, and
 // the socket is reopened when three requests in a row get no reply from any unit.
 package modbus
@@ -54,7 +61,7 @@ const (
 	DefaultInterval       = time.Second
 	DefaultBaudRate       = 19200
 	DefaultUnitID         = 1
-	maxFailuresBeforeHold = 2 // consecutive timeouts of one device before it is backed off
+	maxFailuresBeforeHold = 2 // consecutive timeouts of one device, or of one range, before it is backed off
 )
 
 // Config is one Modbus connection and the devices polled through it.
@@ -81,7 +88,8 @@ type Config struct {
 	// (RTU replies carry no transaction id). Default 100ms.
 	RTUFlushDelay time.Duration `yaml:"rtu_flush_delay"`
 	// BackoffMin and BackoffMax bound the wait before reconnecting a connection that failed, and before asking a
-	// device again that stopped answering (it doubles from min to max). Defaults 1s and 30s.
+	// device again that stopped answering, or a range of registers it ignores (it doubles from min to max).
+	// Defaults 1s and 30s.
 	BackoffMin time.Duration `yaml:"backoff_min"`
 	BackoffMax time.Duration `yaml:"backoff_max"`
 	// Devices are the unit ids polled through this connection. At least one.

@@ -102,12 +102,13 @@ func (o ByteOrder) swapBytes() bool { return o == BADC || o == DCBA }
 func (o ByteOrder) swapWords() bool { return o == CDAB || o == DCBA }
 
 // Status codes this package sets on Bad readings besides the Modbus exception codes (1 to 255) the device sent.
+// 0x105 (261) is taken: fieldgate.StatusImplausibleTime.
 const (
 	StatusTimeout    uint32 = 0x100 // the device did not answer within the timeout
 	StatusConnection uint32 = 0x101 // the connection or serial port could not be opened, or broke
 	StatusProtocol   uint32 = 0x102 // the reply was malformed: bad CRC, wrong length, wrong unit id
 	StatusOverflow   uint32 = 0x103 // a uint64 above 2^63-1, which an int reading cannot hold (set scale to get a float)
-	StatusNotPolled  uint32 = 0x104 // not asked this poll: the device had stopped answering and was backed off
+	StatusNotPolled  uint32 = 0x104 // not asked this tick: the device, the connection or the range is backed off, or the poll stopped early
 )
 
 // bigEndian appends the value's bytes, most significant first, from regs in the given order.

@@ -95,10 +95,17 @@ type fake struct {
 	ln  net.Listener
 	rtu bool
 
-	mu      sync.Mutex
-	regs    map[uint8][]uint16 // holding = input image per unit; a unit not in the map never answers
-	delay   func(unit uint8, addr, n int) time.Duration
-	dropAt  int // close the connection when it has served this many requests (0: never)
+	mu     sync.Mutex
+	regs   map[uint8][]uint16 // holding = input image per unit; a unit not in the map never answers
+	delay  func(unit uint8, addr, n int) time.Duration
+	dropAt int // close the connection when it has served this many requests (0: never)
+	// silent, when set, makes a unit ignore the requests for which it returns true, like a device that does not
+	// answer a range of registers it does not have.
+	silent func(unit uint8, addr, n int) bool
+	// exception, when set and nonzero, is the exception code the reply carries instead of data.
+	exception func(unit uint8, addr int) byte
+	// mangle, when set, changes the reply frame before it is sent; nil closes the connection instead of replying.
+	mangle  func(frame []byte) []byte
 	newest  net.Conn
 	conns   atomic.Int64
 	served  atomic.Int64
@@ -184,10 +191,10 @@ func (f *fake) serve(c net.Conn) {
 		v.(*atomic.Int64).Add(1)
 		f.mu.Lock()
 		regs, alive := f.regs[unit]
-		delay := f.delay
+		delay, silent, exception, mangle := f.delay, f.silent, f.exception, f.mangle
 		f.mu.Unlock()
-		if !alive {
-			continue // a dead unit: no reply at all
+		if !alive || (silent != nil && silent(unit, addr, qty)) {
+			continue // a dead unit, or a range it ignores: no reply at all
 		}
 		pdu := []byte{fc, byte(2 * qty)}
 		for i := range qty {
@@ -197,6 +204,11 @@ func (f *fake) serve(c net.Conn) {
 			}
 			pdu = binary.BigEndian.AppendUint16(pdu, w)
 		}
+		if exception != nil {
+			if code := exception(unit, addr); code != 0 {
+				pdu = []byte{fc | 0x80, code}
+			}
+		}
 		var frame []byte
 		if f.rtu {
 			frame = append([]byte{unit}, pdu...)
@@ -205,6 +217,11 @@ func (f *fake) serve(c net.Conn) {
 			frame = append(append([]byte{}, txn...), 0, 0)
 			frame = binary.BigEndian.AppendUint16(frame, uint16(1+len(pdu)))
 			frame = append(append(frame, unit), pdu...)
+		}
+		if mangle != nil {
+			if frame = mangle(frame); frame == nil {
+				return
+			}
 		}
 		var wait time.Duration
 		if delay != nil {

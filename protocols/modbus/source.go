@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -48,7 +48,7 @@ type device struct {
 	stats deviceCounters
 
 	// Used by the Run goroutine only.
-	timeouts  int // consecutive timeouts
+	timeouts  int // consecutive timeouts, any request
 	holdUntil time.Time
 	backoff   time.Duration
 }
@@ -58,14 +58,26 @@ type group struct {
 	name     string
 	interval time.Duration
 	requests []readRequest
+	ranges   []rangeState // per request
+	order    []int        // scratch: the order of this poll's requests
 	tags     int
 	next     time.Time
+}
+
+// rangeState is the backoff of one request's range of addresses. A device may answer some ranges and ignore
+// another (registers it does not have, where others answer exception 2): that range is then asked only once per
+// backoff, and the device's other ranges are read as usual.
+type rangeState struct {
+	timeouts  int // consecutive timeouts while the device answered other requests
+	holdUntil time.Time
+	backoff   time.Duration
 }
 
 type deviceCounters struct {
 	polls, skipped, held, requests               atomic.Uint64
 	timeouts, exceptions, connErrs, protocolErrs atomic.Uint64
-	overflows                                    atomic.Uint64
+	overflows, notPolled                         atomic.Uint64
+	silentRanges                                 atomic.Int64
 	requestNanos                                 atomic.Int64
 	byCode                                       [256]atomic.Uint64
 	responding                                   atomic.Bool
@@ -100,8 +112,13 @@ type DeviceStats struct {
 	ExceptionsByCode                                       map[uint8]uint64
 	// Overflows counts uint64 values that did not fit an int reading.
 	Overflows uint64
+	// NotPolled counts tag readings reported with StatusNotPolled: their request was not sent.
+	NotPolled uint64
 	// Responding is false while the device is backed off after it stopped answering.
 	Responding bool
+	// SilentRanges is the number of request ranges backed off now because the device ignores them while it
+	// answers others.
+	SilentRanges int64
 }
 
 // New applies defaults, validates cfg and builds the read plan. It does no I/O.
@@ -147,6 +164,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 				tags = append(tags, ct)
 			}
 			g.requests = planGroup(tags, regs, bits, forbidden)
+			g.ranges = make([]rangeState, len(g.requests))
 			s.groups = append(s.groups, g)
 			for _, r := range g.requests {
 				p := PlannedRequest{Connection: cfg.Name, Device: d.name, UnitID: d.unit, Group: g.name, Interval: g.interval,
@@ -262,8 +280,8 @@ func (s *Source) Stats() Stats {
 			Polls: c.polls.Load(), SkippedTicks: c.skipped.Load(), HeldTicks: c.held.Load(),
 			Requests: c.requests.Load(), RequestSeconds: time.Duration(c.requestNanos.Load()).Seconds(),
 			Timeouts: c.timeouts.Load(), Exceptions: c.exceptions.Load(), ConnectionErrors: c.connErrs.Load(),
-			ProtocolErrors: c.protocolErrs.Load(), Overflows: c.overflows.Load(), Responding: c.responding.Load(),
-			ExceptionsByCode: map[uint8]uint64{},
+			ProtocolErrors: c.protocolErrs.Load(), Overflows: c.overflows.Load(), NotPolled: c.notPolled.Load(),
+			Responding: c.responding.Load(), SilentRanges: c.silentRanges.Load(), ExceptionsByCode: map[uint8]uint64{},
 		}
 		for code := range c.byCode {
 			if n := c.byCode[code].Load(); n > 0 {
@@ -325,10 +343,9 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 		if s.onPoll != nil {
 			s.onPoll(scheduled, now)
 		}
-		var ok bool
-		batch, ok = s.poll(ctx, g, batch[:0])
-		if !ok {
-			continue
+		batch = s.poll(ctx, g, batch[:0])
+		if ctx.Err() != nil {
+			return nil
 		}
 		if len(batch) > 0 {
 			if _, err := sink.Queue(batch, nil); err != nil && ctx.Err() == nil {
@@ -339,40 +356,105 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 	}
 }
 
-// poll reads one group and appends its readings to out. ok is false when the poll was not attempted (device or
-// connection backed off).
-func (s *Source) poll(ctx context.Context, g *group, out []fieldgate.Reading) (_ []fieldgate.Reading, ok bool) {
+// poll reads one group and appends one reading per tag to out. A tag whose request was not sent is Bad with
+// StatusNotPolled: the whole group while the device or the connection is backed off, a range backed off on its
+// own, and the rest of a poll cut short because the connection broke or the device stopped answering (two
+// timeouts in a row).
+//
+// The ranges that answered last time are asked first, so a device that ignores some ranges has every other
+// range read before those are tried again, and a run of their timeouts cannot cut the others short. A timeout
+// counts against its range when the device answered just before (earlier in the poll, or the request before):
+// then it is the range that is silent, and after two such timeouts in a row the range is backed off, doubling
+// from BackoffMin to BackoffMax. Timeouts with no answer between them are the device's: the poll stops and, if
+// nothing answered in it, the device is backed off.
+func (s *Source) poll(ctx context.Context, g *group, out []fieldgate.Reading) []fieldgate.Reading {
 	d := g.dev
 	now := time.Now()
 	if now.Before(d.holdUntil) || (!s.open && now.Before(s.reconnectAt)) {
 		d.stats.held.Add(1)
-		return out, false
-	}
-	d.stats.polls.Add(1)
-	gatewayTime := now
-	for i, r := range g.requests {
-		if ctx.Err() != nil {
-			return out, false
+		for _, r := range g.requests {
+			out = s.appendNotPolled(out, d, r, now)
 		}
-		status, regs, bits := s.do(ctx, d, r, true)
-		if status == 0 {
-			out = s.decode(out, d, r, regs, bits, gatewayTime)
+		return out
+	}
+	g.order = g.order[:0]
+	for _, asked := range []bool{false, true} { // answered last time first, then those that timed out
+		for i := range g.ranges {
+			if (g.ranges[i].timeouts > 0) == asked {
+				g.order = append(g.order, i)
+			}
+		}
+	}
+	var answered, stop, polled bool
+	for _, i := range g.order {
+		r, rs := g.requests[i], &g.ranges[i]
+		if stop || now.Before(rs.holdUntil) || ctx.Err() != nil {
+			out = s.appendNotPolled(out, d, r, now)
 			continue
 		}
-		out = appendBad(out, d, r, status, gatewayTime)
-		if status == StatusConnection || d.timeouts >= maxFailuresBeforeHold {
-			// The device (or the connection) stopped answering: mark the rest of its poll Bad rather than wait a
-			// timeout for each request, so that other devices on the connection keep their schedule.
-			for _, rest := range g.requests[i+1:] {
-				out = appendBad(out, d, rest, status, gatewayTime)
+		if !polled {
+			polled = true
+			d.stats.polls.Add(1)
+		}
+		deviceAnswering := answered || d.timeouts == 0
+		status, regs, bits := s.do(ctx, d, r, true)
+		if status == 0 {
+			out = s.decode(out, d, r, regs, bits, now)
+		} else {
+			out = appendBad(out, d, r, status, now)
+		}
+		switch {
+		case status == StatusConnection:
+			stop = true // the connection is backed off: the rest is not asked
+		case status == StatusProtocol:
+		case noReply(status):
+			if deviceAnswering {
+				s.rangeTimedOut(d, r, rs, now)
 			}
-			if status != StatusConnection {
-				s.hold(d, now)
-			}
-			break
+			stop = d.timeouts >= maxFailuresBeforeHold
+		default: // the device answered this range
+			answered = true
+			s.rangeAnswered(d, r, rs)
 		}
 	}
-	return out, true
+	if stop && !answered && d.timeouts >= maxFailuresBeforeHold {
+		s.hold(d, now)
+	}
+	return out
+}
+
+// noReply reports whether status means the device did not answer: a timeout, or a gateway's exception 10 or 11
+// for the device behind it.
+func noReply(status uint32) bool { return status == StatusTimeout || status == 0x0A || status == 0x0B }
+
+func (s *Source) appendNotPolled(out []fieldgate.Reading, d *device, r readRequest, t time.Time) []fieldgate.Reading {
+	d.stats.notPolled.Add(uint64(len(r.tags)))
+	return appendBad(out, d, r, StatusNotPolled, t)
+}
+
+// rangeTimedOut counts a timeout against the range (the device answered other requests), and backs the range
+// off after maxFailuresBeforeHold in a row.
+func (s *Source) rangeTimedOut(d *device, r readRequest, rs *rangeState, now time.Time) {
+	if rs.timeouts++; rs.timeouts < maxFailuresBeforeHold {
+		return
+	}
+	if rs.backoff == 0 {
+		rs.backoff = s.cfg.BackoffMin
+		d.stats.silentRanges.Add(1)
+		s.log.Warn("no reply for a range of registers while the device answers others; asking for it once per backoff",
+			"device", d.name, "unit", d.unit, "register", r.kind, "address", r.addr, "count", r.count, "retry_in", rs.backoff)
+	} else {
+		rs.backoff = min(2*rs.backoff, s.cfg.BackoffMax)
+	}
+	rs.holdUntil = now.Add(rs.backoff)
+}
+
+func (s *Source) rangeAnswered(d *device, r readRequest, rs *rangeState) {
+	if rs.backoff != 0 {
+		d.stats.silentRanges.Add(-1)
+		s.log.Info("a range of registers answers again", "device", d.name, "unit", d.unit, "register", r.kind, "address", r.addr)
+	}
+	*rs = rangeState{}
 }
 
 func (s *Source) hold(d *device, now time.Time) {
@@ -580,7 +662,11 @@ const (
 	errProtocol
 )
 
-// classify sorts a library error into timeout, exception (with its code), protocol error or connection error.
+// classify sorts an error of the library's read calls into timeout, exception (with its code), protocol error
+// or connection error. The library returns its own errors as modbus.Error values, timeouts and the exception
+// codes it names included. An exception code it does not name (7, or a vendor's code above 11) it reports only
+// as the text "unknown exception code (N)": that one case is read from the text. Anything else is an I/O error
+// of the connection (closed, reset). TestClassify pins every mapping against the library's client.
 func classify(err error) (errKind, uint8) {
 	var me modbus.Error
 	if errors.As(err, &me) {
@@ -610,14 +696,27 @@ func classify(err error) (errKind, uint8) {
 			return errProtocol, 0
 		}
 	}
-	var code int
-	if _, e := fmt.Sscanf(err.Error(), "unknown exception code (%d)", &code); e == nil && code > 0 && code < 256 {
-		return errException, uint8(code)
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return errTimeout, 0
+	if code, ok := unnamedException(err); ok {
+		if code == 0 { // not an exception code: a malformed reply
+			return errProtocol, 0
+		}
+		return errException, code
 	}
 	return errConnection, 0
+}
+
+// unnamedException reads the code of an exception reply the library has no error value for from its error text,
+// exactly as the library writes it (fmt.Errorf("unknown exception code (%v)", code) in its mapExceptionCodeToError).
+func unnamedException(err error) (code uint8, ok bool) {
+	s, ok := strings.CutPrefix(err.Error(), "unknown exception code (")
+	if !ok {
+		return 0, false
+	}
+	if s, ok = strings.CutSuffix(s, ")"); !ok {
+		return 0, false
+	}
+	n, perr := strconv.ParseUint(s, 10, 8)
+	return uint8(n), perr == nil
 }
 
 func appendBad(out []fieldgate.Reading, d *device, r readRequest, status uint32, t time.Time) []fieldgate.Reading {

@@ -198,7 +198,8 @@ func TestServerDropsConnection(t *testing.T) {
 }
 
 // TestDeadDeviceDoesNotDelayLive: unit 2 behind the same TCP connection never answers. It costs at most two
-// timeouts before it is backed off, and then one per backoff period; unit 1 keeps (almost) every poll.
+// timeouts before it is backed off, and then one per backoff period; unit 1 keeps (almost) every poll. Every
+// tick of the dead unit reports its tags Bad: timed out when asked, not polled while backed off.
 func TestDeadDeviceDoesNotDelayLive(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 3s")
@@ -235,22 +236,25 @@ func TestDeadDeviceDoesNotDelayLive(t *testing.T) {
 	if int(live.Polls) < ticks-asked-3 {
 		t.Errorf("live unit polled %d times of %d ticks (skipped %d) with %d dead-unit timeouts", live.Polls, ticks, live.SkippedTicks, asked)
 	}
-	var bad int
+	byStatus := map[uint32]int{}
 	for _, b := range batches {
 		for _, r := range b {
 			if r.Device == "live" && r.Quality != fieldgate.Good {
 				t.Errorf("live reading %+v", r)
 			}
 			if r.Device == "dead" {
-				if r.Quality != fieldgate.Bad || r.Status != StatusTimeout {
+				if r.Quality != fieldgate.Bad || (r.Status != StatusTimeout && r.Status != StatusNotPolled) {
 					t.Errorf("dead reading %+v", r)
 				}
-				bad++
+				byStatus[r.Status]++
 			}
 		}
 	}
-	if bad == 0 {
-		t.Error("the dead unit's failure was not reported as Bad readings")
+	if byStatus[StatusTimeout] == 0 || byStatus[StatusNotPolled] == 0 {
+		t.Errorf("the dead unit's readings by status %v: want timed out and not polled", byStatus)
+	}
+	if n := byStatus[StatusTimeout] + byStatus[StatusNotPolled]; n < 2*(ticks-3) {
+		t.Errorf("%d readings of the dead unit's 2 tags in %d ticks: ticks without a reading", n, ticks)
 	}
 }
 
@@ -441,5 +445,113 @@ func TestFailedCommitsDoNotStopPolling(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v, want nil", err)
+	}
+}
+
+// TestSilentRangeDoesNotSpill: a device that ignores requests for registers it does not have (100 to 199, two
+// requests) instead of answering exception 2, and answers every other range. The ranges after the silent ones
+// are read in every poll but the first (which may only report them not polled), never reported as a timeout
+// they did not have; the silent ranges are backed off on their own (each asked at most once per backoff), and
+// the device is never held.
+func TestSilentRangeDoesNotSpill(t *testing.T) {
+	f := startFake(t, false)
+	regs := make([]uint16, 400)
+	regs[0], regs[300] = 10, 30
+	f.set(1, regs)
+	var silentAsked atomic.Int64
+	f.silent = func(_ uint8, addr, _ int) bool {
+		if addr >= 100 && addr < 200 {
+			silentAsked.Add(1)
+			return true
+		}
+		return false
+	}
+	interval, timeout := 300*time.Millisecond, 80*time.Millisecond
+	s, err := New(Config{Name: "c", Address: f.addr(), Timeout: timeout, BackoffMin: 600 * time.Millisecond, BackoffMax: 1200 * time.Millisecond,
+		Devices: []Device{{Name: "d", GapFill: ptr(0), Groups: []Group{{Interval: interval, Tags: []Tag{
+			{Name: "a", Address: 0}, {Name: "s1", Address: 100}, {Name: "s2", Address: 150}, {Name: "c", Address: 300},
+		}}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Plan()); n != 4 {
+		t.Fatalf("%d requests planned, want 4", n)
+	}
+	batches := run(t, s, 10, 10*time.Second)
+	if len(batches) < 10 {
+		t.Fatalf("%d polls emitted, want 10: the device was held", len(batches))
+	}
+	for i, b := range batches {
+		got := byMetric(b)
+		if len(got) != 4 {
+			t.Errorf("poll %d: %d tags, want 4", i, len(got))
+		}
+		for _, m := range []string{"a", "c"} {
+			r := got[m]
+			switch {
+			case r.Quality == fieldgate.Good:
+			case i == 0 && m == "c" && r.Status == StatusNotPolled:
+			default:
+				t.Errorf("poll %d: %s = %v quality %v status %d, want it read", i, m, r.Value, r.Quality, r.Status)
+			}
+		}
+		for _, m := range []string{"s1", "s2"} {
+			if r := got[m]; r.Quality != fieldgate.Bad || (r.Status != StatusTimeout && r.Status != StatusNotPolled) {
+				t.Errorf("poll %d: %s quality %v status %d, want Bad, timeout or not polled", i, m, r.Quality, r.Status)
+			}
+		}
+	}
+	// Each silent range: asked in the first two polls, then once per backoff (0.6s, 1.2s) over the 10 polls'
+	// 2.7s: 4 times, where every poll would be 10 (one more each for slack on a loaded machine).
+	if n := silentAsked.Load(); n > 10 {
+		t.Errorf("the silent ranges were asked %d times in %d polls", n, len(batches))
+	}
+	if d := s.Stats().Devices[0]; !d.Responding || d.HeldTicks != 0 {
+		t.Errorf("the device was backed off: %+v", d)
+	}
+}
+
+// TestDeviceBackReadsEveryRange: a device that was dead long enough for its ranges to time out is read in full
+// by the first poll that reaches it after it comes back: no range stays backed off from the time it was away.
+func TestDeviceBackReadsEveryRange(t *testing.T) {
+	f := startFake(t, false) // unit 1 not set yet: dead
+	regs := make([]uint16, 300)
+	regs[0], regs[100], regs[200] = 1, 2, 3
+	s, err := New(Config{Name: "c", Address: f.addr(), Timeout: 50 * time.Millisecond, BackoffMin: 100 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		Devices: []Device{{Name: "d", GapFill: ptr(0), Groups: []Group{{Interval: 100 * time.Millisecond, Tags: []Tag{
+			{Name: "a", Address: 0}, {Name: "b", Address: 100}, {Name: "c", Address: 200},
+		}}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back atomic.Int64
+	time.AfterFunc(time.Second, func() {
+		back.Store(time.Now().UnixNano())
+		f.set(1, regs)
+	})
+	batches := run(t, s, 1<<30, 2500*time.Millisecond)
+	first := -1
+	for i, b := range batches {
+		if b[0].GatewayTime.UnixNano() < back.Load() {
+			continue
+		}
+		good := 0
+		for _, r := range b {
+			if r.Quality == fieldgate.Good {
+				good++
+			}
+		}
+		if first < 0 && good > 0 {
+			first = i
+		}
+		if first >= 0 && good != 3 {
+			t.Errorf("poll %d after the device came back: %d of 3 tags read: %+v", i-first, good, b)
+		}
+	}
+	if first < 0 {
+		t.Fatal("the device was never read after it came back")
+	}
+	if d := s.Stats().Devices[0]; !d.Responding || d.SilentRanges != 0 {
+		t.Errorf("stats after the device came back: %+v", d)
 	}
 }

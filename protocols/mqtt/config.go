@@ -63,6 +63,12 @@ type Config struct {
 	// Subscriptions are the topics to read and how their payloads map to readings. At least one. A message is
 	// mapped by the first subscription, in this order, whose topic filter matches its topic.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// SourceTime bounds the payload timestamps taken as the readings' time: one outside [gateway time − max_past,
+	// gateway time + max_future] (a sensor sending seconds where milliseconds are configured, a clock never set)
+	// is replaced by the gateway time and the reading marked Uncertain with fieldgate.StatusImplausibleTime, and
+	// counted. The gateway applies it to every reading of the input before it commits it. Default: one day
+	// either way (fieldgate.DefaultSourceTimeBound); raise max_past for devices that upload old data on purpose.
+	SourceTime fieldgate.SourceTimeBound `yaml:"source_time"`
 }
 
 // Subscription is one topic pattern and how its messages become readings.
@@ -212,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.TLS.Validate(); err != nil {
 		errs = append(errs, fieldgate.WithField("tls", err))
+	}
+	if err := c.SourceTime.Validate(); err != nil {
+		errs = append(errs, fieldgate.WithField("source_time", err))
 	}
 	for _, d := range []struct {
 		field string

@@ -25,16 +25,23 @@ const (
 //   - Every number, bool and string leaf becomes one reading; its metric is the dotted path of keys from the
 //     root: {"env":{"temp":21.5}} gives "env.temp". Array elements are named by their index: {"axes":[1,2]}
 //     gives "axes.0" and "axes.1". null, empty objects and empty arrays give nothing.
-//   - A number without fraction or exponent that fits in int64 is an Int; every other number is a Float.
+//   - A number without fraction or exponent that fits in int64 is an Int; every other number is a Float. So a
+//     whole number beyond int64 (above 9223372036854775807, e.g. a uint64 counter past 2^63) becomes a Float,
+//     rounded to 53 bits: 18446744073709551615 is read as 1.8446744073709552e19. Send such values as strings
+//     to keep every digit.
 //   - With fields, only the listed paths are read, renamed; a listed path that names an object or array takes
 //     every leaf below it, named by the field's metric plus the rest of the path. Listed paths missing from a
 //     message are skipped.
-//   - The timestamp leaf is not a metric.
+//   - The timestamp leaf is not a metric. It becomes the readings' SourceTime through fieldgate.DeviceTime: a
+//     time a reading cannot hold (0001-01-01T00:00:00Z, which means "no time", or one outside the years 1 to 9999
+//     or beyond int64 nanoseconds, the years 1678 to 2262, in a unix format) is kept as the nearest one it can,
+//     so the gateway's source-time bound finds it implausible and keeps the readings at their gateway time,
+//     marked Uncertain (fieldgate.SourceTimeBound).
 //   - Keys are used as they are: a key containing "." gives a metric name that looks like a deeper path, and a
 //     key repeated in one object gives two readings with the same identity (the central service keeps one).
 //   - A message is refused as a whole (a dead letter, no readings) when it is not valid JSON, yields no
 //     reading, lacks a configured timestamp or has one that does not parse, or yields a reading that does not
-//     Validate (an over-long name or string, invalid UTF-8, a time outside years 1 to 9999).
+//     Validate (an over-long name or string, invalid UTF-8).
 
 // Mapper maps the messages of one subscription to readings. It keeps small caches of device and metric names,
 // so it is not safe for concurrent use; make one per goroutine.
@@ -543,14 +550,15 @@ func (m *Mapper) setTime(raw []byte, str bool) error {
 	if err != nil {
 		return fmt.Errorf("timestamp at %q: %w", m.tsPath, err)
 	}
-	m.ts, m.tsSet = t, true
+	m.ts, m.tsSet = fieldgate.DeviceTime(t), true
 	return nil
 }
 
 var errRange = errors.New("out of range (int64 nanoseconds cover the years 1678 to 2262)")
 
 // parseTime parses a timestamp in format. Unix formats take a JSON number or a string holding one; unix_s may
-// have a fraction, read exactly to the nanosecond.
+// have a fraction, read exactly to the nanosecond. A unix time beyond int64 nanoseconds gives a time some 35,000
+// years away on its side: not one to use, but a time all the same (see fieldgate.DeviceTime).
 func parseTime(raw []byte, str bool, format string) (time.Time, error) {
 	if format == TimeRFC3339 {
 		if !str {
@@ -576,6 +584,12 @@ func parseTime(raw []byte, str bool, format string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("unknown format %q", format)
 	}
 	ns, err := parseScaled(raw, scale)
+	if errors.Is(err, errRange) {
+		if raw[0] == '-' {
+			return time.Unix(-1<<40, 0).UTC(), nil
+		}
+		return time.Unix(1<<40, 0).UTC(), nil
+	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q is not a %s time: %w", raw, format, err)
 	}

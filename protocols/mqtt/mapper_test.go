@@ -133,10 +133,12 @@ func TestMapperSpotChecks(t *testing.T) {
 		return m
 	}
 	sub := Subscription{Topic: "plant/{line}/{device}/telemetry"}
-	rs := byMetric(mustMap(sub, "plant/l1/d7/telemetry", `{"env":{"t":21.5,"n":3},"ok":true,"s":"x","a":[1,{"b":2}],"big":9223372036854775808}`))
+	rs := byMetric(mustMap(sub, "plant/l1/d7/telemetry", `{"env":{"t":21.5,"n":3},"ok":true,"s":"x","a":[1,{"b":2}],"big":9223372036854775808,"u64":18446744073709551615}`))
 	want := map[string]fieldgate.Value{
 		"env.t": fieldgate.Float(21.5), "env.n": fieldgate.Int(3), "ok": fieldgate.Bool(true), "s": fieldgate.String("x"),
-		"a.0": fieldgate.Int(1), "a.1.b": fieldgate.Int(2), "big": fieldgate.Float(9223372036854775808),
+		"a.0": fieldgate.Int(1), "a.1.b": fieldgate.Int(2),
+		// Beyond int64: a float, rounded to 53 bits (documented; a string keeps every digit).
+		"big": fieldgate.Float(9223372036854775808), "u64": fieldgate.Float(1.8446744073709552e19),
 	}
 	if len(rs) != len(want) {
 		t.Errorf("got %d readings, want %d: %v", len(rs), len(want), rs)
@@ -166,6 +168,11 @@ func TestMapperSpotChecks(t *testing.T) {
 		{TimeUnixUS, "1764076570123456", want0.Truncate(time.Microsecond)},
 		{TimeUnixNS, "1764076570123456789", want0},
 		{TimeRFC3339, `"2025-11-25T14:16:10.123456789+01:00"`, want0},
+		// Times a reading cannot hold as a source time are kept as the nearest it can (fieldgate.DeviceTime), for
+		// the gateway's source-time bound to find implausible: never dropped silently, never a dead letter.
+		{TimeRFC3339, `"0001-01-01T00:00:00Z"`, time.Time{}.Add(time.Nanosecond)},
+		{TimeUnixMS, "-62135596800000", time.Time{}.Add(time.Nanosecond)},
+		{TimeUnixMS, "1764076570123000", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
 	} {
 		if got := ts(c.format, c.raw); !got.Equal(c.want) {
 			t.Errorf("%s %s: got %v, want %v", c.format, c.raw, got, c.want)

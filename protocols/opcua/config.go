@@ -40,7 +40,17 @@ type Config struct {
 	QueueSize int `yaml:"queue_size"`
 	// BatchSize is the most readings handed to the buffer in one Emit call. Default 5000.
 	BatchSize int `yaml:"batch_size"`
+	// SourceTime bounds the source timestamps (else server timestamps) taken as the readings' time: one outside
+	// [gateway time − max_past, gateway time + max_future] (a PLC clock never set, or running far ahead) is
+	// replaced by the gateway time, a Good reading marked Uncertain with fieldgate.StatusImplausibleTime, and
+	// counted. The gateway applies it to every reading of the input before it commits it. Default
+	// DefaultSourceTimeBound: a day ahead, a year back, since a server reports a value that has not changed with
+	// the time it last changed (a setpoint may be months old) — lower max_past where values change often.
+	SourceTime fieldgate.SourceTimeBound `yaml:"source_time"`
 }
+
+// DefaultSourceTimeBound is the default of Config.SourceTime.
+var DefaultSourceTimeBound = fieldgate.SourceTimeBound{MaxPast: 366 * 24 * time.Hour, MaxFuture: 24 * time.Hour}
 
 // Security chooses the secure channel.
 type Security struct {
@@ -225,6 +235,7 @@ func (c Config) Validate() error {
 	if c.Limits.MaxNodesPerBrowse < 0 {
 		add(fieldgate.FieldErrorf("limits.max_nodes_per_browse", "must not be negative"))
 	}
+	add(fieldgate.WithField("source_time", c.SourceTime.Validate()))
 	if len(c.Groups) == 0 {
 		add(fieldgate.FieldErrorf("groups", "at least one group is required"))
 	}
