@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -787,4 +789,47 @@ func TestDropOldestWhileForwarding(t *testing.T) {
 	if es[0].seq != 601 || es[len(es)-1].seq != 1536 {
 		t.Fatalf("left %d..%d", es[0].seq, es[len(es)-1].seq)
 	}
+}
+
+// TestCommitBudget: fifty sources polling on their own unaligned timers (a plant's Modbus devices) share the
+// commits: at most one a commit interval, not one per poll.
+func TestCommitBudget(t *testing.T) {
+	const sources, poll, run = 50, 200 * time.Millisecond, 3 * time.Second
+	b := openT(t, Config{CommitInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), run)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	var polls, stored atomic.Int64
+	for s := range sources {
+		wg.Go(func() {
+			time.Sleep(time.Duration(rand.Int64N(int64(poll)))) // unaligned
+			tick := time.NewTicker(poll)
+			defer tick.Stop()
+			dev := fmt.Sprint("plc", s)
+			for i := 0; ctx.Err() == nil; i++ {
+				polls.Add(1)
+				if err := fieldgate.Store(context.Background(), b, readings(dev, i*5, 5)); err != nil {
+					t.Error(err)
+					return
+				}
+				stored.Add(5)
+				select {
+				case <-ctx.Done():
+				case <-tick.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	st := b.Stats()
+	if st.Appended != uint64(stored.Load()) {
+		t.Fatalf("%d readings stored, %d appended", stored.Load(), st.Appended)
+	}
+	// Each commit starts a full interval after the first work it carries: at most one per interval.
+	if budget := uint64(elapsed/(100*time.Millisecond)) + 1; st.Commits > budget {
+		t.Errorf("%d polls made %d commits in %s; want at most %d (one per commit interval)", polls.Load(), st.Commits, elapsed, budget)
+	}
+	t.Logf("%d polls of %d sources in %s: %d commits", polls.Load(), sources, elapsed.Round(time.Millisecond), st.Commits)
 }

@@ -195,6 +195,12 @@ func checkStatus(t *testing.T, env *gatewayEnv, n, devices int) {
 	if st.Buffer["healthy"] != true || st.Kafka["forwarded"] == nil {
 		t.Errorf("/api/status buffer or kafka:\n%s", body)
 	}
+	// What the buffer costs the flash: the stream made commits, and the rates say how many a second and how
+	// many bytes a day they write (0 only where the kernel does not count them, e.g. on tmpfs).
+	if r, ok := st.Buffer["rates"].(map[string]any); !ok || !(r["commits_per_second"].(float64) > 0) ||
+		!(r["disk_written_bytes_per_day"].(float64) >= 0) || !(r["over_seconds"].(float64) > 0) {
+		t.Errorf("/api/status buffer rates: %v", st.Buffer["rates"])
+	}
 	// The buffer deletes what Kafka acknowledged with its next commit, or within the ack delay (1 s).
 	var metrics string
 	wants := []string{

@@ -148,6 +148,7 @@ func (g *gateway) status() statusDoc {
 	buf := snakeCase(bs).(map[string]any)
 	buf["path"] = g.cfg.Buffer.Path
 	buf["oldest_age_seconds"] = ageSeconds(now, bs.OldestAppended)
+	buf["rates"] = g.history.rates(sampleOf(bs, now))
 	d.Buffer = buf
 	d.Kafka = snakeCase(g.fwd.Stats())
 	return d

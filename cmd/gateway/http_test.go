@@ -220,3 +220,23 @@ func BenchmarkDeviceTracker(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rs)), "ns/reading")
 }
+
+// TestHistoryRates: the rates of /api/status are taken over the last ten minutes of samples, not since start.
+func TestHistoryRates(t *testing.T) {
+	var h history
+	t0 := time.Now()
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	// A burst in the first minutes, then a steady 1 MB and 10 commits (20 fsyncs) a minute.
+	h.add(bufSample{at: at(0)})
+	h.add(bufSample{at: at(1), written: 500e6, commits: 1000, fsyncs: 2000})
+	for m := 2; m <= 20; m++ {
+		h.add(bufSample{at: at(m), written: 500e6 + int64(m-1)*1e6, commits: 1000 + uint64(m-1)*10, fsyncs: 2000 + uint64(m-1)*20})
+	}
+	r := h.rates(bufSample{at: at(21), written: 500e6 + 20e6, commits: 1200, fsyncs: 2400})
+	if r.OverSeconds != 600 || r.DiskWrittenBytesPerDay != 1e6*60*24 || r.CommitsPerSecond != 10.0/60 || r.FsyncsPerSecond != 20.0/60 {
+		t.Errorf("rates %+v; want 1 MB a minute (1.44 GB a day), 10 commits and 20 fsyncs a minute, over the last 600 s", r)
+	}
+	if r := (&history{}).rates(bufSample{at: t0}); r != (bufferRates{}) {
+		t.Errorf("rates without samples = %+v, want zero", r)
+	}
+}

@@ -41,6 +41,7 @@ type gateway struct {
 	started time.Time
 
 	buf     *buffer.Buffer // set by run before any input or the forwarder starts
+	history history        // the buffer's write counters over the last hour
 	fwd     *forward.Forwarder
 	inputs  []*input
 	modbus  []*modbus.Source // also in inputs; kept for their read plans (validate -v)
@@ -317,6 +318,7 @@ func (g *gateway) run(ctx context.Context, unsignal func()) error {
 		"kafka", strings.Join(g.cfg.Kafka.Brokers, ","))
 
 	eg, gctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { g.history.run(gctx, buf); return nil })
 	eg.Go(func() error {
 		if err := g.fwd.Run(gctx, buf); err != nil && gctx.Err() == nil {
 			return fmt.Errorf("kafka forwarder: %w", err)

@@ -705,3 +705,62 @@ func TestQoS2(t *testing.T) {
 		})
 	}
 }
+
+// TestFullWindowIsCommittedAtOnce: when max_inflight (20, Mosquitto's default limit) QoS 1 messages wait in one
+// commit, the input asks for it at once, since the broker sends nothing more until they are acknowledged. 200
+// messages published over half a second with a commit interval of 4 s arrive within one interval (the last ones,
+// below the window, wait for it: they hold up nothing), in commits of about 20 that were flushed; waiting for
+// the interval instead would take at least two.
+func TestFullWindowIsCommittedAtOnce(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("window")
+			sk := testutil.NewSink(t)
+			sk.Interval = 4 * time.Second
+			r := start(t, testConfig(b.url, prefix), sk)
+			pub := newPublisher(t, b.url)
+			const n = 200
+			begin := time.Now()
+			pub.publishAt(400, func(i int) string { return fmt.Sprintf("%s/l1/d%d/telemetry", prefix, i%3) }, telemetry, n)
+			deadline := begin.Add(20 * time.Second)
+			for c, _ := sk.Count(); c < n*3; c, _ = sk.Count() {
+				if time.Now().After(deadline) {
+					commits, flushes := sk.Commits()
+					t.Fatalf("%d of %d readings after 20 s; %d commits (%d flushed); input stats %+v", c, n*3, commits, flushes, r.src.Stats())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			took := time.Since(begin)
+			commits, flushes := sk.Commits()
+			st := r.src.Stats()
+			if took > 7*time.Second || flushes < n/20-1 || commits > n/20+1 || st.AckedMessages != n {
+				t.Errorf("%d messages took %s in %d commits (%d flushed), input stats %+v; want at most one interval, commits of about 20 messages flushed at once, and every message acknowledged",
+					n, took, commits, flushes, st)
+			}
+		})
+	}
+}
+
+// TestFewMessagesWaitForTheInterval: below max_inflight, messages share a commit: five messages published in a
+// burst are committed together when the interval is over, not one by one.
+func TestFewMessagesWaitForTheInterval(t *testing.T) {
+	for _, b := range brokers(t) {
+		t.Run(b.name, func(t *testing.T) {
+			prefix := uniq("interval")
+			sk := testutil.NewSink(t)
+			sk.Interval = 2 * time.Second
+			r := start(t, testConfig(b.url, prefix), sk)
+			pub := newPublisher(t, b.url)
+			start := time.Now()
+			pub.publish(func(int) string { return prefix + "/l1/d1/telemetry" }, telemetry, 5)
+			waitFor(t, 15*time.Second, "the five messages", func() bool { c, _ := sk.Count(); return c == 15 })
+			took := time.Since(start)
+			if commits, flushes := sk.Commits(); commits != 1 || flushes != 0 || took < 2*time.Second {
+				t.Errorf("%d commits (%d flushed) after %s; want the five messages in one commit after the 2 s interval", commits, flushes, took)
+			}
+			if st := r.src.Stats(); st.AckedMessages != 5 || st.Flushes != 0 {
+				t.Errorf("input stats %+v", st)
+			}
+		})
+	}
+}
