@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -35,8 +37,11 @@ import (
 //   - steady (-rate R -duration D): R messages a second for D, as a plant sends them. Beside the gateway run two
 //     do-nothing subscribers with manual acknowledgements: "batched" releases them when 20 wait (Mosquitto's
 //     default in-flight limit) or every 40 ms, as a group-committing receiver would; "each" acknowledges every
-//     message at once. It reports CPU per message, and for the gateway also the bytes it wrote to disk per reading
-//     (/proc/PID/io write_bytes), buffer commits and fsyncs per second, and the latency from publish to Kafka.
+//     message at once; "durable" acknowledges in batches as "batched" does, but only after committing the batch's
+//     payloads to a bbolt file (one transaction, fsynced) and deleting the previous batch's: the floor any durable
+//     receiver pays, forwarding aside. It reports CPU per message, and for the gateway also the bytes it wrote to
+//     disk per reading (/proc/PID/io write_bytes), buffer commits and fsyncs per second, and the latency from
+//     publish to Kafka.
 
 type benchConfig struct {
 	Gateway  string // path of the gateway binary
@@ -113,18 +118,21 @@ func runSteady(ctx context.Context, c benchConfig, perMsg int) error {
 		c.Rate, c.Duration, n, c.Payload, perMsg, c.Devices, c.Broker)
 	fmt.Printf("%-12s %5s %11s %10s %10s %9s %9s %8s %8s %8s %8s\n", "receiver", "round", "CPU µs/msg", "core %",
 		"disk B/rdg", "commits/s", "fsyncs/s", "p50 ms", "p99 ms", "max ms", "RSS MB")
-	var batched, each, gw []benchResult
+	var batched, each, durable, gw []benchResult
 	for round := 1; round <= c.Rounds; round++ {
-		for _, mode := range []string{"batched", "each"} {
+		for _, mode := range []string{"batched", "each", "durable"} {
 			b, err := benchBaseline(ctx, c, round, mode)
 			if err != nil {
 				return fmt.Errorf("baseline (%s acks) round %d: %w", mode, round, err)
 			}
 			b.printSteady("paho-"+mode, round)
-			if mode == "batched" {
+			switch mode {
+			case "batched":
 				batched = append(batched, b)
-			} else {
+			case "each":
 				each = append(each, b)
+			default:
+				durable = append(durable, b)
 			}
 		}
 		g, err := benchGateway(ctx, c, round, perMsg)
@@ -134,11 +142,12 @@ func runSteady(ctx context.Context, c benchConfig, perMsg int) error {
 		g.printSteady("gateway", round)
 		gw = append(gw, g)
 	}
-	mb, me, mg := medianOf(batched), medianOf(each), medianOf(gw)
+	mb, me, md, mg := medianOf(batched), medianOf(each), medianOf(durable), medianOf(gw)
 	wire := float64(wireSize(c.Payload))
-	fmt.Printf("median at %.0f msg/s: gateway CPU per message %.2fx the batched-ack subscriber's (target <= 1.5x; %.2fx the each-ack one's);"+
-		" disk %.0f B per reading = %.1fx its wire size of %.0f B (target <= 4x); %.1f commits/s, %.1f fsyncs/s; p99 publish -> Kafka %.1f ms\n",
-		c.Rate, mg.cpuPerMsg/mb.cpuPerMsg, mg.cpuPerMsg/me.cpuPerMsg, mg.diskPerReading, mg.diskPerReading/wire, wire,
+	fmt.Printf("median at %.0f msg/s: gateway CPU per message %.2fx the batched-ack subscriber's (target <= 1.5x; %.2fx the each-ack one's;"+
+		" %.2fx the durable one's, which commits each batch to bbolt before acknowledging it); disk %.0f B per reading = %.1fx its wire size of %.0f B (target <= 4x);"+
+		" %.1f commits/s, %.1f fsyncs/s; p99 publish -> Kafka %.1f ms\n",
+		c.Rate, mg.cpuPerMsg/mb.cpuPerMsg, mg.cpuPerMsg/me.cpuPerMsg, mg.cpuPerMsg/md.cpuPerMsg, mg.diskPerReading, mg.diskPerReading/wire, wire,
 		mg.commitsPerSec, mg.fsyncsPerSec, mg.p99)
 	return nil
 }
@@ -264,15 +273,23 @@ func benchBaseline(ctx context.Context, c benchConfig, round int, ack string) (b
 //
 // -ack auto leaves acknowledging to paho; "each" acknowledges every message from the handler; "batched" holds
 // the acknowledgements until 20 wait (Mosquitto's default in-flight limit) or 40 ms passed, as a receiver that
-// group-commits would.
+// group-commits would; "durable" does as "batched", committing the batch to a bbolt file first.
 func runBaselineSubscriber(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("devsim baseline-subscriber", flag.ContinueOnError)
 	broker := fs.String("mqtt", "", "broker URL")
 	clientID := fs.String("client-id", "fieldgate-bench-baseline", "client id")
 	n := fs.Int("n", 0, "messages to wait for")
-	ack := fs.String("ack", "auto", "auto, each or batched")
+	ack := fs.String("ack", "auto", "auto, each, batched or durable")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var store *durableBatches
+	if *ack == "durable" {
+		var err error
+		if store, err = openDurableBatches(); err != nil {
+			return err
+		}
+		defer store.close()
 	}
 	var (
 		got     atomic.Int64
@@ -282,6 +299,13 @@ func runBaselineSubscriber(ctx context.Context, args []string) error {
 	)
 	release := func() {
 		mu.Lock()
+		if store != nil && len(pending) > 0 {
+			if err := store.commit(pending); err != nil {
+				mu.Unlock()
+				fmt.Fprintln(os.Stderr, "durable subscriber:", err)
+				return
+			}
+		}
 		for _, m := range pending {
 			m.Ack()
 		}
@@ -294,7 +318,7 @@ func runBaselineSubscriber(ctx context.Context, args []string) error {
 		switch *ack {
 		case "each":
 			m.Ack()
-		case "batched":
+		case "batched", "durable":
 			mu.Lock()
 			pending = append(pending, m)
 			full := len(pending) >= 20
@@ -307,7 +331,7 @@ func runBaselineSubscriber(ctx context.Context, args []string) error {
 			close(done)
 		}
 	})
-	if *ack == "batched" {
+	if *ack == "batched" || *ack == "durable" {
 		t := time.NewTicker(40 * time.Millisecond)
 		defer t.Stop()
 		go func() {
@@ -332,9 +356,72 @@ func runBaselineSubscriber(ctx context.Context, args []string) error {
 	fmt.Println("received", got.Load())
 	time.Sleep(500 * time.Millisecond) // the harness reads /proc now
 	release()
+	// Leave no subscribed session behind: the broker would queue the next runs' messages for it.
+	cl.Unsubscribe("bench/+/telemetry").WaitTimeout(time.Second)
 	cl.Disconnect(100)
 	fmt.Println("bye")
 	return nil
+}
+
+// dropSession ends the broker's persistent session of clientID (a clean-session connect), so that the broker
+// does not queue later runs' messages for a receiver that is gone.
+func dropSession(broker, clientID string) {
+	cl := paho.NewClient(paho.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true))
+	if t := cl.Connect(); t.WaitTimeout(5*time.Second) && t.Error() == nil {
+		cl.Disconnect(100)
+	}
+}
+
+// durableBatches is the durable baseline's store: each batch of messages is put into a bbolt file in one
+// transaction (fsynced), and the previous batch deleted in it, as a store-and-forward receiver whose forwarding
+// costs nothing would.
+type durableBatches struct {
+	dir  string
+	db   *bolt.DB
+	prev [][]byte
+}
+
+func openDurableBatches() (*durableBatches, error) {
+	dir, err := os.MkdirTemp("", "fieldgate-bench-durable-")
+	if err != nil {
+		return nil, err
+	}
+	db, err := bolt.Open(filepath.Join(dir, "batches.db"), 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &durableBatches{dir: dir, db: db}, nil
+}
+
+func (d *durableBatches) commit(ms []paho.Message) error {
+	return d.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("m"))
+		if err != nil {
+			return err
+		}
+		b.FillPercent = 1
+		for _, k := range d.prev {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		d.prev = d.prev[:0]
+		for _, m := range ms {
+			seq, _ := b.NextSequence()
+			k := binary.BigEndian.AppendUint64(nil, seq)
+			if err := b.Put(k, m.Payload()); err != nil {
+				return err
+			}
+			d.prev = append(d.prev, k)
+		}
+		return nil
+	})
+}
+
+func (d *durableBatches) close() {
+	d.db.Close()
+	os.RemoveAll(d.dir)
 }
 
 // benchGateway runs the gateway binary against an in-process Kafka and publishes to it.
@@ -345,6 +432,7 @@ func benchGateway(ctx context.Context, c benchConfig, round, perMsg int) (benchR
 	}
 	defer os.RemoveAll(dir)
 	kafkaPort, httpPort := freePort(), freePort()
+	clientID := fmt.Sprintf("fieldgate-bench-gw-%d-%d", os.Getpid(), round)
 	cluster, err := kfake.NewCluster(kfake.Ports(kafkaPort), kfake.SeedTopics(6, "fieldgate.readings"))
 	if err != nil {
 		return benchResult{}, err
@@ -378,13 +466,13 @@ kafka:
 mqtt:
   - name: bench
     broker: %s
-    client_id: fieldgate-bench-gw-%d-%d%s
+    client_id: %s%s
     subscriptions:
       - topic: bench/{device}/telemetry
         qos: 1
         format: %s
         metric: value
-%s`, dir, httpPort, yamlLines(c.Buffer, "  "), kafkaPort, c.Broker, os.Getpid(), round, yamlLines(c.Input, "    "),
+%s`, dir, httpPort, yamlLines(c.Buffer, "  "), kafkaPort, c.Broker, clientID, yamlLines(c.Input, "    "),
 		c.Payload, timestampLine(c.Payload))
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -402,6 +490,7 @@ mqtt:
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
+		dropSession(c.Broker, clientID)
 	}()
 	// Warm up: one message per device must land, so the subscription and the Kafka connection are up.
 	warm := benchConfig{Broker: c.Broker, Messages: c.Devices, Devices: c.Devices, Payload: c.Payload}
@@ -463,7 +552,15 @@ mqtt:
 	}
 	got := (landed() - before) / perMsg
 	if got < c.Messages {
-		return benchResult{}, fmt.Errorf("only %d of %d messages landed in Kafka within 5 minutes", got, c.Messages)
+		var lines []string
+		for name, v := range m1 {
+			if strings.HasPrefix(name, "fieldgate_buffer_") || strings.HasPrefix(name, "fieldgate_mqtt_") || strings.HasPrefix(name, "fieldgate_kafka_") {
+				lines = append(lines, fmt.Sprintf("%s %g", name, v))
+			}
+		}
+		slices.Sort(lines)
+		return benchResult{}, fmt.Errorf("only %d of %d messages landed in Kafka within 5 minutes; the gateway's counters:\n%s",
+			got, c.Messages, strings.Join(lines, "\n"))
 	}
 	res := p1.result(p0, got, elapsed)
 	if c.Rate > 0 {
