@@ -125,6 +125,10 @@ type Buffer struct {
 	// deleted up to.
 	ackedUpTo   atomic.Uint64
 	deletedUpTo uint64
+	// lastSeq is the highest sequence number known committed (by a commit, or seen by Scan, whose read
+	// transaction may see a commit before the committer notes it): an Ack beyond it is taken as up to it, so that
+	// readings committed later are not hidden from Scan.
+	lastSeq atomic.Uint64
 
 	entrySize int // target size of a packed entry: about a quarter of the page size
 	// The committer's scratch space, reused from commit to commit: the round's records, and the entries built.
@@ -401,20 +405,17 @@ func (b *Buffer) Reject(ctx context.Context, d fieldgate.DeadLetter) error {
 	return c.Wait(ctx)
 }
 
-// Ack marks every stored reading with a sequence number <= seq as acknowledged by Kafka, and returns at once:
+// Ack marks every stored reading with a sequence number <= seq (at most the last one committed) as acknowledged
+// by Kafka, and returns at once:
 // Scan no longer returns them, and the next commit deletes the entries they fill (within the ack delay, or when
 // the buffer is closed). A crash before that commit keeps them, and they are sent again: duplicates, which the
 // central service writes once. The only error is ErrClosed.
 func (b *Buffer) Ack(seq uint64) error {
-	for {
-		cur := b.ackedUpTo.Load()
-		if seq <= cur {
-			return nil
-		}
-		if b.ackedUpTo.CompareAndSwap(cur, seq) {
-			break
-		}
+	seq = min(seq, b.lastSeq.Load())
+	if seq <= b.ackedUpTo.Load() {
+		return nil
 	}
+	storeMax(&b.ackedUpTo, seq)
 	b.mu.Lock()
 	closed := b.closed
 	first := b.ackSince.IsZero()
@@ -486,12 +487,25 @@ func (b *Buffer) Scan(max int, fn func(seq uint64, key, value []byte) error) err
 		}
 		return fmt.Errorf("buffer %s: scan: %w", b.path, err)
 	}
+	if len(ents) > 0 {
+		storeMax(&b.lastSeq, ents[len(ents)-1].seq)
+	}
 	for _, e := range ents {
 		if err := fn(e.seq, slab[e.dev:e.val:e.val], slab[e.val:e.end:e.end]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// storeMax raises v to n if it is lower.
+func storeMax(v *atomic.Uint64, n uint64) {
+	for {
+		cur := v.Load()
+		if n <= cur || v.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // seekEntry positions c on the entry holding sequence number seq, or, if no entry holds it, on the first one

@@ -272,6 +272,10 @@ func TestAckRange(t *testing.T) {
 	if st.Entries != 0 || st.Bytes != 0 || st.Acked != 100 || !st.OldestAppended.IsZero() {
 		t.Fatalf("after full ack: %+v", st)
 	}
+	// ... but not what comes after: readings appended later are there to forward.
+	later := readings("dev", 100, 3)
+	mustAppend(t, b, later)
+	checkEntries(t, scanAll(t, b), later)
 }
 
 func TestInvalidReadingStoresNothing(t *testing.T) {

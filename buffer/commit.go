@@ -90,6 +90,7 @@ type delta struct {
 	dlEntries, dlBytes                int64
 	dlStored, dlDropped               uint64
 	oldest                            time.Time
+	lastSeq                           uint64 // the bucket's sequence after the appends; 0 if none
 }
 
 // commit runs one round in one bbolt transaction, updates Stats, finishes the round's commit and recycles its
@@ -156,6 +157,7 @@ func (b *Buffer) commit(rd *round) {
 		b.st.DeadLettersStored += d.dlStored
 		b.st.DeadLettersDropped += d.dlDropped
 		b.st.OldestAppended = d.oldest
+		storeMax(&b.lastSeq, d.lastSeq)
 	}
 	if size > 0 {
 		b.fileSize = size
@@ -245,6 +247,7 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round, ackTo uint64) (delta, error) {
 		if err := rb.SetSequence(seq); err != nil {
 			return d, err
 		}
+		d.lastSeq = seq
 	}
 
 	// Dead letters.

@@ -305,6 +305,7 @@ func (b *Buffer) load() error {
 			}
 			return 0
 		}
+		b.lastSeq.Store(tx.Bucket(bucketReadings).Sequence())
 		b.st.Entries, b.st.Bytes = get(keyEntries), get(keyBytes)
 		b.st.DeadLetters, b.st.DeadLetterBytes = get(keyDLEntries), get(keyDLBytes)
 		if c := b.counts; c != nil && (c.entries != b.st.Entries || c.bytes != b.st.Bytes || c.dlEntries != b.st.DeadLetters || c.dlBytes != b.st.DeadLetterBytes) {
