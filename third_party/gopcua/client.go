@@ -244,14 +244,22 @@ func (c *Client) Connect(ctx context.Context) error {
 
 	s, err := c.CreateSession(ctx, c.cfg.session)
 	if err != nil {
-		c.Close(ctx)
+		c.Close(closeContext(ctx))
 		stats.RecordError(err)
 
 		return err
 	}
 
 	if err := c.ActivateSession(ctx, s); err != nil {
-		c.Close(ctx)
+		// The server counts a created session against its session limit
+		// until it is closed or times out.
+		cctx := closeContext(ctx)
+		if sc := c.SecureChannel(); sc != nil {
+			// not c.closeSession: the client sends the token of its active session, and s is not active
+			req := &ua.CloseSessionRequest{DeleteSubscriptions: true}
+			sc.SendRequest(cctx, req, s.resp.AuthenticationToken, func(ua.Response) error { return nil })
+		}
+		c.Close(cctx)
 		stats.RecordError(err)
 
 		return err
@@ -270,13 +278,21 @@ func (c *Client) Connect(ctx context.Context) error {
 	// todo(fs): see the discussion in https://github.com/gopcua/opcua/pull/512
 	// todo(fs): and you should find a commit that implements this option.
 	if err := c.UpdateNamespaces(ctx); err != nil {
-		c.Close(ctx)
+		c.Close(closeContext(ctx))
 		stats.RecordError(err)
 
 		return err
 	}
 
 	return nil
+}
+
+// closeContext returns the context for closing what Connect opened when ctx
+// may have ended (a Connect that timed out): closing with ctx would not send
+// CloseSession, and the server would keep the session until it times out.
+// Every request is still bounded by the client's request timeout.
+func closeContext(ctx context.Context) context.Context {
+	return context.WithoutCancel(ctx)
 }
 
 // monitor manages connection alteration

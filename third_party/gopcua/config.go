@@ -65,11 +65,15 @@ type Config struct {
 }
 
 func DefaultDialer() *uacp.Dialer {
+	// A copy: the MaxMessageSize, MaxChunkCount, ReceiveBufferSize and
+	// SendBufferSize options change the dialer's ACK, which must not be the
+	// package-wide default shared by every client.
+	ack := *uacp.DefaultClientACK
 	return &uacp.Dialer{
 		Dialer: &net.Dialer{
 			Timeout: DefaultDialTimeout,
 		},
-		ClientACK: uacp.DefaultClientACK,
+		ClientACK: &ack,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"io"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/gopcua/opcua/errors"
@@ -23,6 +24,10 @@ type Buffer struct {
 	buf []byte
 	pos int
 	err error
+
+	// depth is the nesting level of the Variant, DataValue, DiagnosticInfo or
+	// ExtensionObject being decoded from buf (see MaxNestingDepth).
+	depth int
 }
 
 func NewBuffer(b []byte) *Buffer {
@@ -166,10 +171,13 @@ func (b *Buffer) ReadStruct(r interface{}) {
 	var n int
 	var err error
 	switch x := r.(type) {
+	case nestedDecoder:
+		n, err = x.decodeNested(b.buf[b.pos:], b.depth+1)
 	case BinaryDecoder:
 		n, err = x.Decode(b.buf[b.pos:])
 	default:
-		n, err = Decode(b.buf[b.pos:], r)
+		val := reflect.ValueOf(r)
+		n, err = decode(b.buf[b.pos:], val, val.Type().String(), b.depth)
 	}
 	if err != nil {
 		b.err = err
@@ -196,7 +204,8 @@ func (b *Buffer) ReadN(n int) []byte {
 		return nil
 	}
 	d := b.buf[b.pos:]
-	if n > len(d) {
+	// n < 0: a length above math.MaxInt32 converted to int on a 32-bit platform
+	if n < 0 || n > len(d) {
 		b.err = io.ErrUnexpectedEOF
 		return nil
 	}

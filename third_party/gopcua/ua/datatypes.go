@@ -37,7 +37,15 @@ type DataValue struct {
 }
 
 func (d *DataValue) Decode(b []byte) (int, error) {
+	return d.decodeNested(b, 1)
+}
+
+func (d *DataValue) decodeNested(b []byte, depth int) (int, error) {
+	if err := checkDepth(depth); err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = depth
 	d.EncodingMask = buf.ReadByte()
 	d.Value = new(Variant)
 	if d.Has(DataValueValue) {

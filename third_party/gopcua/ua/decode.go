@@ -30,12 +30,34 @@ type BinaryDecoder interface {
 	Decode([]byte) (int, error)
 }
 
-func Decode(b []byte, v interface{}) (int, error) {
-	val := reflect.ValueOf(v)
-	return decode(b, val, val.Type().String())
+// MaxNestingDepth bounds how deeply Variants, DataValues, DiagnosticInfos and ExtensionObjects may nest inside
+// each other in one decoded message. Each level costs stack, and a message of a few kilobytes could otherwise
+// nest deep enough to overflow it, which no recover can catch. OPC UA Part 6 asks decoders to support at least
+// 100 nesting levels and to report an error beyond what they support.
+var MaxNestingDepth = 100
+
+// nestedDecoder is implemented by the types that can contain each other: Variant, DataValue, DiagnosticInfo and
+// ExtensionObject. depth is the nesting level of the value to decode, 1 for the outermost.
+type nestedDecoder interface {
+	decodeNested(b []byte, depth int) (int, error)
 }
 
-func decode(b []byte, val reflect.Value, name string) (n int, err error) {
+// checkDepth refuses a value nested deeper than MaxNestingDepth.
+func checkDepth(depth int) error {
+	if depth > MaxNestingDepth {
+		return errors.Errorf("values nested more than %d levels deep: %w", MaxNestingDepth, StatusBadEncodingLimitsExceeded)
+	}
+	return nil
+}
+
+func Decode(b []byte, v interface{}) (int, error) {
+	val := reflect.ValueOf(v)
+	return decode(b, val, val.Type().String(), 0)
+}
+
+// decode decodes b into val. depth is the nesting level of the Variant, DataValue, DiagnosticInfo or
+// ExtensionObject that holds val, 0 outside any.
+func decode(b []byte, val reflect.Value, name string, depth int) (n int, err error) {
 	if debugCodec {
 		fmt.Printf("decode: %s has type %v and is a %s, %d bytes\n", name, val.Type(), val.Type().Kind(), len(b))
 		defer func() {
@@ -46,6 +68,9 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	buf := NewBuffer(b)
 	switch {
 	case isBinaryDecoder(val):
+		if v, ok := val.Interface().(nestedDecoder); ok {
+			return v.decodeNested(b, depth+1)
+		}
 		v := val.Interface().(BinaryDecoder)
 		return v.Decode(b)
 	case isTime(val):
@@ -78,13 +103,13 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 		case reflect.String:
 			val.SetString(buf.ReadString())
 		case reflect.Slice:
-			return decodeSlice(b, val, name)
+			return decodeSlice(b, val, name, depth)
 		case reflect.Array:
-			return decodeArray(b, val, name)
+			return decodeArray(b, val, name, depth)
 		case reflect.Ptr:
-			return decode(b, val.Elem(), name)
+			return decode(b, val.Elem(), name, depth)
 		case reflect.Struct:
-			return decodeStruct(b, val, name)
+			return decodeStruct(b, val, name, depth)
 		default:
 			return 0, errors.Errorf("unsupported type %s", val.Type())
 		}
@@ -92,7 +117,7 @@ func decode(b []byte, val reflect.Value, name string) (n int, err error) {
 	return buf.Pos(), buf.Error()
 }
 
-func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
+func decodeStruct(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	pos := 0
 	valt := val.Type()
 	for i := 0; i < val.NumField(); i++ {
@@ -107,7 +132,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 			// fmt.Printf("decode: %s has type %v and has new value %#v\n", fname, f.Type(), f.Interface())
 		}
 
-		n, err := decode(b[pos:], f, fname)
+		n, err := decode(b[pos:], f, fname, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -116,7 +141,7 @@ func decodeStruct(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
+func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -129,6 +154,12 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 
 	if n > math.MaxInt32 {
 		return buf.Pos(), errors.Errorf("array too large: %d > %d", n, math.MaxInt32)
+	}
+
+	// Every element takes at least one byte: a length that the rest of the
+	// message cannot hold is refused before the slice is allocated.
+	if int64(n) > int64(buf.Len()) {
+		return buf.Pos(), errors.Errorf("array of %d elements in %d bytes: %w", n, buf.Len(), StatusBadDecodingError)
 	}
 
 	// elemType is the type of the slice elements
@@ -155,7 +186,7 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 		}
 
 		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}
@@ -166,7 +197,7 @@ func decodeSlice(b []byte, val reflect.Value, name string) (int, error) {
 	return pos, nil
 }
 
-func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
+func decodeArray(b []byte, val reflect.Value, name string, depth int) (int, error) {
 	buf := NewBuffer(b)
 	n := buf.ReadUint32()
 	if buf.Error() != nil {
@@ -209,7 +240,7 @@ func decodeArray(b []byte, val reflect.Value, name string) (int, error) {
 		}
 
 		ename := fmt.Sprintf("%s[%d]", name, i)
-		m, err := decode(b[pos:], a.Index(i), ename)
+		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
 		}

@@ -31,7 +31,15 @@ type DiagnosticInfo struct {
 }
 
 func (d *DiagnosticInfo) Decode(b []byte) (int, error) {
+	return d.decodeNested(b, 1)
+}
+
+func (d *DiagnosticInfo) decodeNested(b []byte, depth int) (int, error) {
+	if err := checkDepth(depth); err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = depth
 	d.EncodingMask = buf.ReadByte()
 	if d.Has(DiagnosticInfoSymbolicID) {
 		d.SymbolicID = buf.ReadInt32()

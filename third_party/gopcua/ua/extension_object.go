@@ -48,6 +48,13 @@ func NewExtensionObject(value interface{}) *ExtensionObject {
 }
 
 func (e *ExtensionObject) Decode(b []byte) (int, error) {
+	return e.decodeNested(b, 1)
+}
+
+func (e *ExtensionObject) decodeNested(b []byte, depth int) (int, error) {
+	if err := checkDepth(depth); err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
 	e.TypeID = new(ExpandedNodeID)
 	buf.ReadStruct(e.TypeID)
@@ -63,6 +70,7 @@ func (e *ExtensionObject) Decode(b []byte) (int, error) {
 	}
 
 	body := NewBuffer(buf.ReadN(int(length)))
+	body.depth = depth
 	if buf.Error() != nil {
 		return buf.Pos(), buf.Error()
 	}

@@ -116,7 +116,15 @@ func (m *Variant) Value() interface{} {
 
 // Decode implements the codec interface.
 func (m *Variant) Decode(b []byte) (int, error) {
+	return m.decodeNested(b, 1)
+}
+
+func (m *Variant) decodeNested(b []byte, depth int) (int, error) {
+	if err := checkDepth(depth); err != nil {
+		return 0, err
+	}
 	buf := NewBuffer(b)
+	buf.depth = depth
 	m.mask = buf.ReadByte()
 
 	// a null value specifies that no other fields are encoded
@@ -139,10 +147,15 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	// get total array length (flattened for multi-dimensional arrays)
 	m.arrayLength = buf.ReadInt32()
 
-	// read flattened array elements
+	// read flattened array elements. -1 is the null array; every element
+	// takes at least one byte, so a length that the rest of the message
+	// cannot hold is refused before the slice is allocated.
 	n := int(m.arrayLength)
 	if n > MaxVariantArrayLength {
 		return buf.Pos(), StatusBadEncodingLimitsExceeded
+	}
+	if n < -1 || n > buf.Len() {
+		return buf.Pos(), errors.Errorf("variant array of %d elements in %d bytes: %w", n, buf.Len(), StatusBadDecodingError)
 	}
 
 	// get the type for the slice
@@ -169,8 +182,17 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	// check for dimensions of multi-dimensional array
 	if m.Has(VariantArrayDimensions) {
 		m.arrayDimensionsLength = buf.ReadInt32()
+		// Each dimension takes four bytes and becomes a level of nested
+		// slices: refuse more than the message holds or MaxNestingDepth
+		// before allocating.
 		if m.arrayDimensionsLength < 0 {
 			return buf.Pos(), StatusBadEncodingLimitsExceeded
+		}
+		if int(m.arrayDimensionsLength) > buf.Len()/4 {
+			return buf.Pos(), errors.Errorf("variant with %d array dimensions in %d bytes: %w", m.arrayDimensionsLength, buf.Len(), StatusBadDecodingError)
+		}
+		if int(m.arrayDimensionsLength) > MaxNestingDepth {
+			return buf.Pos(), errors.Errorf("variant with %d array dimensions, more than %d: %w", m.arrayDimensionsLength, MaxNestingDepth, StatusBadEncodingLimitsExceeded)
 		}
 		m.arrayDimensions = make([]int32, m.arrayDimensionsLength)
 		for i := 0; i < int(m.arrayDimensionsLength); i++ {
@@ -189,13 +211,18 @@ func (m *Variant) Decode(b []byte) (int, error) {
 	}
 
 	// validate that the total number of elements
-	// matches the product of the array dimensions
+	// matches the product of the array dimensions. The product is taken in
+	// int64 and stops as soon as it passes the length (every dimension is at
+	// least 1), so it cannot overflow into a match.
 	if m.arrayDimensionsLength > 0 {
-		count := int32(1)
+		count := int64(1)
 		for i := range m.arrayDimensions {
-			count *= m.arrayDimensions[i]
+			count *= int64(m.arrayDimensions[i])
+			if count > int64(m.arrayLength) {
+				break
+			}
 		}
-		if count != m.arrayLength {
+		if count != int64(m.arrayLength) {
 			return buf.Pos(), errUnbalancedSlice
 		}
 	}

@@ -29,13 +29,15 @@ const (
 )
 
 var (
-	// DefaultClientACK is the ACK handshake message sent to the server
-	// for client connections.
+	// DefaultClientACK holds the limits a client announces in its Hello
+	// message and enforces on what it receives. Zero MaxChunkCount or
+	// MaxMessageSize are replaced by DefaultMaxChunkCount and
+	// DefaultMaxMessageSize.
 	DefaultClientACK = &Acknowledge{
 		ReceiveBufSize: DefaultReceiveBufSize,
 		SendBufSize:    DefaultSendBufSize,
-		MaxChunkCount:  0, // use what the server wants
-		MaxMessageSize: 0, // use what the server wants
+		MaxChunkCount:  DefaultMaxChunkCount,
+		MaxMessageSize: DefaultMaxMessageSize,
 	}
 
 	// DefaultServerACK is the ACK handshake message sent to the client
@@ -259,14 +261,16 @@ func (c *Conn) Handshake(ctx context.Context, endpoint string) error {
 		if ack.Version != 0 {
 			return errors.Errorf("uacp: invalid version %d", ack.Version)
 		}
-		if ack.MaxChunkCount == 0 {
-			ack.MaxChunkCount = DefaultMaxChunkCount
-			debug.Printf("uacp %d: server has no chunk limit. Using %d", c.id, ack.MaxChunkCount)
-		}
-		if ack.MaxMessageSize == 0 {
-			ack.MaxMessageSize = DefaultMaxMessageSize
-			debug.Printf("uacp %d: server has no message size limit. Using %d", c.id, ack.MaxMessageSize)
-		}
+		// The Acknowledge states what the server accepts. What this client
+		// receives stays bounded by its own Hello (Part 6, 7.1.2.3 and
+		// 7.1.2.4): ReceiveBufSize is the size of the buffer Receive
+		// allocates for every chunk, MaxChunkCount and MaxMessageSize bound
+		// the responses the secure channel assembles. Taken from the
+		// Acknowledge, they let a server make the client allocate up to
+		// 4 GiB per chunk and assemble messages of any size.
+		ack.ReceiveBufSize = nonZero(hel.ReceiveBufSize, DefaultReceiveBufSize)
+		ack.MaxChunkCount = nonZero(hel.MaxChunkCount, DefaultMaxChunkCount)
+		ack.MaxMessageSize = nonZero(hel.MaxMessageSize, DefaultMaxMessageSize)
 		c.ack = ack
 		debug.Printf("uacp %d: recv %#v", c.id, ack)
 		return nil
@@ -283,6 +287,13 @@ func (c *Conn) Handshake(ctx context.Context, endpoint string) error {
 		c.SendError(ua.StatusBadTCPInternalError)
 		return errors.Errorf("invalid handshake packet %q", msgtyp)
 	}
+}
+
+func nonZero(v, def uint32) uint32 {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 func (c *Conn) srvhandshake(endpoint string) error {

@@ -267,7 +267,14 @@ func (s *SecureChannel) dispatcher() {
 			return
 		default:
 			msg := s.Receive(ctx)
-			if msg.Err != nil {
+			// A service fault (a response that decoded, with a Bad
+			// ServiceResult) is the result of that one call: it goes to the
+			// caller, and to the connection monitor only when it says that
+			// the session or the channel is gone. Otherwise a fault such as
+			// BadTooManyOperations or BadNodeIdUnknown would end the
+			// connection and, without auto-reconnect, leave the session open
+			// on the server.
+			if msg.Err != nil && (msg.Response() == nil || connectionFault(msg.Err)) {
 				select {
 				case <-s.closing:
 					return
@@ -314,6 +321,46 @@ func (s *SecureChannel) dispatcher() {
 	}
 }
 
+// connectionFault reports whether a service fault says that the session or
+// the secure channel is gone, which the client's connection monitor handles.
+func connectionFault(err error) bool {
+	switch {
+	case errors.Is(err, ua.StatusBadSessionIDInvalid),
+		errors.Is(err, ua.StatusBadSessionClosed),
+		errors.Is(err, ua.StatusBadSessionNotActivated),
+		errors.Is(err, ua.StatusBadSecureChannelIDInvalid),
+		errors.Is(err, ua.StatusBadSecureChannelClosed),
+		errors.Is(err, ua.StatusBadSecureChannelTokenUnknown),
+		errors.Is(err, ua.StatusBadSubscriptionIDInvalid),
+		errors.Is(err, ua.StatusBadCertificateInvalid),
+		errors.Is(err, ua.StatusBadServerHalted),
+		errors.Is(err, ua.StatusBadShutdown):
+		return true
+	}
+	return false
+}
+
+// expects reports whether a response to reqID is awaited.
+func (s *SecureChannel) expects(reqID uint32) bool {
+	s.handlersMu.Lock()
+	defer s.handlersMu.Unlock()
+	_, ok := s.handlers[reqID]
+	return ok
+}
+
+// decodeService decodes a service message. A panic of the decoder fails that
+// message with a decoding error: the dispatcher goroutine that decodes has no
+// other recover, and a panic there would end the whole process.
+func decodeService(b []byte) (body interface{}, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.Errorf("decoding failed: %v: %w", r, ua.StatusBadDecodingError)
+		}
+	}()
+	_, body, err = ua.DecodeService(b)
+	return body, err
+}
+
 // Receive receives message chunks from the secure channel, decodes and forwards
 // them to the registered callback channel, if there is one. Otherwise,
 // the message is dropped.
@@ -336,6 +383,17 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 
 			hdr := chunk.Header
 			reqID := chunk.SequenceHeader.RequestID
+
+			// A client buffers and decodes only the responses it waits
+			// for, so a server cannot make it hold partial messages for
+			// any number of request ids.
+			if s.kind == client && !s.expects(reqID) {
+				debug.Printf("uasc %d/%d: dropping %s%c: no request waits for it", s.c.ID(), reqID, hdr.MessageType, hdr.ChunkType)
+				s.chunksMu.Lock()
+				delete(s.chunks, reqID)
+				s.chunksMu.Unlock()
+				continue
+			}
 
 			strdat := string(chunk.Data)
 			if strings.Contains(strdat, "CurrentTime") {
@@ -373,6 +431,17 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 					msg.Err = errors.Errorf("too many chunks: %d > %d", n, s.c.MaxChunkCount())
 					return msg
 				}
+				// bound the message while it is being assembled, not only once it is complete
+				size := 0
+				for _, c := range s.chunks[reqID] {
+					size += len(c.Data)
+				}
+				if uint64(size) > uint64(s.c.MaxMessageSize()) {
+					delete(s.chunks, reqID)
+					s.chunksMu.Unlock()
+					msg.Err = errors.Errorf("message too large: more than %d > %d bytes", size, s.c.MaxMessageSize())
+					return msg
+				}
 				s.chunksMu.Unlock()
 				continue
 			}
@@ -404,7 +473,7 @@ func (s *SecureChannel) Receive(ctx context.Context) *MessageBody {
 			// and subsequently remove it and the TypeID from all service
 			// structs and tests. We also need to add a deadline to all
 			// handlers and check them periodically to time them out.
-			_, body, err := ua.DecodeService(b)
+			body, err := decodeService(b)
 			if err != nil {
 				msg.Err = err
 				return msg
@@ -913,6 +982,7 @@ func (s *SecureChannel) sendRequestWithTimeout(
 	ch, err := s.sendAsyncWithTimeout(ctx, req, reqID, instance, authToken, respRequired, timeout)
 	s.pendingReq.Done()
 	if err != nil {
+		s.popHandler(reqID)
 		return err
 	}
 
@@ -990,6 +1060,13 @@ func (s *SecureChannel) sendAsyncWithTimeout(
 	timeout time.Duration,
 ) (<-chan *MessageBody, error) {
 
+	// A request that is not sent must not take a sequence number: the server
+	// would see a gap and may refuse the channel. Once its first chunk is
+	// written, a message is sent whole (each write has its own deadline).
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
 	instance.Lock()
 	defer instance.Unlock()
 
@@ -1021,11 +1098,6 @@ func (s *SecureChannel) sendAsyncWithTimeout(
 	}
 
 	for i, chunk := range chunks {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		default:
-		}
 		if i > 0 { // fix sequence number on subsequent chunks
 			number := instance.nextSequenceNumber()
 			binary.LittleEndian.PutUint32(chunk[16:], uint32(number))
