@@ -3,6 +3,7 @@ package opcua
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -87,6 +88,12 @@ type Limits struct {
 	MaxNodesPerRead          int `yaml:"max_nodes_per_read"`           // default 1000
 	MaxMonitoredItemsPerCall int `yaml:"max_monitored_items_per_call"` // default 1000
 	MaxNodesPerBrowse        int `yaml:"max_nodes_per_browse"`         // default 500
+	// MaxMessageSize is the largest response, in bytes, the gateway accepts; it tells the server so when it
+	// connects, and a server that still sends more loses its connection. Decoding a response takes up to about
+	// 170 times its size in memory when it is built to be costly (a malformed one is refused before that), so the
+	// default, 1 MiB, bounds one input's decoding at about 170 MB: raise it only for large arrays. Default 1 MiB,
+	// at least 64 KiB.
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // Group is a set of nodes read the same way.
@@ -146,6 +153,8 @@ const (
 	defaultMaxNodesPerRead      = 1000
 	defaultMaxItemsPerCall      = 1000
 	defaultMaxNodesPerBrowse    = 500
+	defaultMaxMessageSize       = 1 << 20
+	minMaxMessageSize           = 64 << 10
 	defaultPublishingInterval   = time.Second
 	defaultPollInterval         = time.Second
 	defaultItemQueueSize        = 10
@@ -224,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxNodesPerBrowse < 0 {
 		add(fieldgate.FieldErrorf("limits.max_nodes_per_browse", "must not be negative"))
+	}
+	if c.Limits.MaxMessageSize != 0 && (c.Limits.MaxMessageSize < minMaxMessageSize || int64(c.Limits.MaxMessageSize) > math.MaxUint32) {
+		add(fieldgate.FieldErrorf("limits.max_message_size", "%d bytes: want at least %d (64 KiB) and at most 4 GiB", c.Limits.MaxMessageSize, minMaxMessageSize))
 	}
 	if len(c.Groups) == 0 {
 		add(fieldgate.FieldErrorf("groups", "at least one group is required"))
@@ -403,6 +415,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Limits.MaxNodesPerBrowse == 0 {
 		c.Limits.MaxNodesPerBrowse = defaultMaxNodesPerBrowse
+	}
+	if c.Limits.MaxMessageSize == 0 {
+		c.Limits.MaxMessageSize = defaultMaxMessageSize
 	}
 	groups := make([]Group, len(c.Groups))
 	for i, g := range c.Groups {
