@@ -185,7 +185,10 @@ func decodeSlice(b []byte, val reflect.Value, name string, depth int) (int, erro
 			a.Index(i).Set(reflect.New(elemType.Elem()))
 		}
 
-		ename := fmt.Sprintf("%s[%d]", name, i)
+		ename := name // the element's name only serves the debug output: formatting it costs an allocation per element
+		if debugCodec {
+			ename = fmt.Sprintf("%s[%d]", name, i)
+		}
 		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
@@ -239,7 +242,10 @@ func decodeArray(b []byte, val reflect.Value, name string, depth int) (int, erro
 			a.Index(i).Set(reflect.New(elemType.Elem()))
 		}
 
-		ename := fmt.Sprintf("%s[%d]", name, i)
+		ename := name // the element's name only serves the debug output: formatting it costs an allocation per element
+		if debugCodec {
+			ename = fmt.Sprintf("%s[%d]", name, i)
+		}
 		m, err := decode(b[pos:], a.Index(i), ename, depth)
 		if err != nil {
 			return pos, err
