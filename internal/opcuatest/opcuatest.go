@@ -51,7 +51,7 @@ const (
 func HostileValues() []Hostile {
 	// Argument is a structure with a slice field (ArrayDimensions []uint32), decoded by gopcua's generic decoder.
 	argument := binary.LittleEndian.AppendUint16([]byte{1, 0}, id.Argument_Encoding_DefaultBinary) // four-byte NodeId
-	argBody := le(-1, byte(0), byte(id.Double), -1, 0x7fffffff) // Name null, DataType i=11, ValueRank -1, 2^31-1 dims
+	argBody := le(-1, byte(0), byte(id.Double), -1, 0x7fffffff)                                    // Name null, DataType i=11, ValueRank -1, 2^31-1 dims
 	deep := bytes.Repeat([]byte{byte(ua.TypeIDDataValue), ua.DataValueValue}, 400)
 	return []Hostile{
 		{"negative array length", le(int32Array, -2)},

@@ -98,7 +98,7 @@ func seedResponses() [][]byte {
 		service(id.CreateSubscriptionResponse_Encoding_DefaultBinary, &ua.CreateSubscriptionResponse{ResponseHeader: header(),
 			SubscriptionID: 1, RevisedPublishingInterval: 100, RevisedLifetimeCount: 60, RevisedMaxKeepAliveCount: 10}),
 		service(id.CreateMonitoredItemsResponse_Encoding_DefaultBinary, &ua.CreateMonitoredItemsResponse{ResponseHeader: header(),
-			Results: []*ua.MonitoredItemCreateResult{{StatusCode: ua.StatusBadNodeIDUnknown, FilterResult: ua.NewExtensionObject(nil)}},
+			Results:         []*ua.MonitoredItemCreateResult{{StatusCode: ua.StatusBadNodeIDUnknown, FilterResult: ua.NewExtensionObject(nil)}},
 			DiagnosticInfos: []*ua.DiagnosticInfo{}}),
 		service(id.DeleteSubscriptionsResponse_Encoding_DefaultBinary, &ua.DeleteSubscriptionsResponse{ResponseHeader: header(),
 			Results: []ua.StatusCode{ua.StatusOK}, DiagnosticInfos: []*ua.DiagnosticInfo{}}),
