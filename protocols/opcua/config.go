@@ -210,7 +210,7 @@ func (c Config) Validate() error {
 	} else if !strings.HasPrefix(c.Endpoint, "opc.tcp://") {
 		add(fieldgate.FieldErrorf("endpoint", "%q is not an opc.tcp:// URL", c.Endpoint))
 	}
-	add(fieldgate.WithField("security", c.Security.validate()))
+	add(fieldgate.WithField("security", c.Security.validate(c.Endpoint)))
 	add(fieldgate.WithField("auth", c.Auth.validate(c.Security)))
 	for field, d := range map[string]time.Duration{"reconnect_interval": c.ReconnectInterval,
 		"max_reconnect_interval": c.MaxReconnectInterval, "request_timeout": c.RequestTimeout,
@@ -251,7 +251,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (s Security) validate() error {
+// validate checks the security settings of an input of endpoint.
+func (s Security) validate(endpoint string) error {
 	var errs []error
 	if s.Mode != "" && !oneOf(s.Mode, ModeNone, ModeSign, ModeSignAndEncrypt) {
 		errs = append(errs, fieldgate.FieldErrorf("mode", "unknown mode %q (want SignAndEncrypt, Sign or None)", s.Mode))
@@ -272,8 +273,12 @@ func (s Security) validate() error {
 		errs = append(errs, fieldgate.FieldErrorf("cert_file", "cert_file and key_file go together: set both, or neither to generate one into state_dir"))
 	}
 	if !none && len(s.ServerFingerprints) == 0 && s.ServerCAFile == "" {
+		if !strings.HasPrefix(endpoint, "opc.tcp://") {
+			endpoint = "opc.tcp://HOST:PORT"
+		}
 		errs = append(errs, fieldgate.FieldErrorf("server_fingerprints", "set server_fingerprints or server_ca_file "+
-			"to trust the server's certificate (connect once without it: the refusal shows the fingerprint)"))
+			"to trust the server's certificate: `gateway opcua trust -endpoint %s` shows it and prints the lines to "+
+			"paste, once you have checked its fingerprint on the server", endpoint))
 	}
 	for i, f := range s.ServerFingerprints {
 		if _, err := parseFingerprint(f); err != nil {
