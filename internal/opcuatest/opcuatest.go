@@ -22,6 +22,7 @@ import (
 type Hostile struct {
 	Name    string
 	Variant []byte
+	Err     string // in the decoding error the patched gopcua returns
 }
 
 // le concatenates bytes and little-endian int32s.
@@ -54,12 +55,13 @@ func HostileValues() []Hostile {
 	argBody := le(-1, byte(0), byte(id.Double), -1, 0x7fffffff)                                    // Name null, DataType i=11, ValueRank -1, 2^31-1 dims
 	deep := bytes.Repeat([]byte{byte(ua.TypeIDDataValue), ua.DataValueValue}, 400)
 	return []Hostile{
-		{"negative array length", le(int32Array, -2)},
-		{"2^31-1 array dimensions", le(int32Matrix, 1, 7, 0x7fffffff)},
-		{"dimensions whose product overflows int32", le(int32Matrix, 0, 4, 256, 256, 256, 256)},
-		{"structure field of 2^31-1 elements", le(byte(ua.TypeIDExtensionObject), argument, byte(ua.ExtensionObjectBinary), len(argBody), argBody)},
-		{"DataValues nested 400 deep (more than MaxNestingDepth)", append(deep, 0)},
-		{"string of 2^32-16 bytes", le(byte(ua.TypeIDString), -16)},
+		{"negative array length", le(int32Array, -2), "variant array of -2 elements"},
+		{"2^31-1 array dimensions", le(int32Matrix, 1, 7, 0x7fffffff), "variant with 2147483647 array dimensions"},
+		{"dimensions whose product overflows int32", le(int32Matrix, 0, 4, 256, 256, 256, 256), "unbalanced multi-dimensional array"},
+		{"structure field of 2^31-1 elements", le(byte(ua.TypeIDExtensionObject), argument, byte(ua.ExtensionObjectBinary), len(argBody), argBody),
+			"array of 2147483647 elements"},
+		{"DataValues nested 400 deep (more than MaxNestingDepth)", append(deep, 0), "nested more than 100 levels deep"},
+		{"string of 2^32-16 bytes", le(byte(ua.TypeIDString), -16), "unexpected EOF"},
 	}
 }
 
@@ -76,6 +78,18 @@ func Marker() []byte {
 func markerEncoding() []byte {
 	m := Marker()
 	return le(byte(ua.TypeIDByteString), len(m), m)
+}
+
+// Splice returns a copy of msg with the marker's encoding replaced by v, padded to the marker's length so that
+// every length around it still holds, as the proxy does; msg itself when it holds no marker.
+func Splice(msg, v []byte) []byte {
+	i := bytes.Index(msg, markerEncoding())
+	if i < 0 {
+		return msg
+	}
+	out := append([]byte(nil), msg...)
+	copy(out[i:i+MarkerSize], append(v, make([]byte, MarkerSize-len(v))...))
+	return out
 }
 
 // Proxy forwards TCP connections from Addr to an upstream OPC UA server, one chunk at a time. While a hostile
@@ -108,18 +122,13 @@ func StartProxy(t testing.TB, upstream string) *Proxy {
 	return p
 }
 
-// SetHostile makes the proxy replace the marker with v from now on; nil stops it.
+// SetHostile makes the proxy replace the marker with v (at most MarkerSize bytes) from now on; nil stops it.
 func (p *Proxy) SetHostile(v []byte) {
 	if v == nil {
 		p.hostile.Store(nil)
 		return
 	}
-	if len(v) > MarkerSize {
-		panic("opcuatest: hostile value longer than the marker")
-	}
-	b := make([]byte, MarkerSize)
-	copy(b, v)
-	p.hostile.Store(&b)
+	p.hostile.Store(&v)
 }
 
 // Accepts counts the connections accepted so far.
@@ -178,7 +187,6 @@ func (p *Proxy) pipe(dst, src net.Conn, fromServer bool) {
 		delete(p.conns, src)
 		p.mu.Unlock()
 	}()
-	marker := markerEncoding()
 	hdr := make([]byte, 8)
 	for {
 		if _, err := io.ReadFull(src, hdr); err != nil {
@@ -194,9 +202,7 @@ func (p *Proxy) pipe(dst, src net.Conn, fromServer bool) {
 			return
 		}
 		if h := p.hostile.Load(); fromServer && h != nil {
-			if i := bytes.Index(chunk, marker); i >= 0 {
-				copy(chunk[i:], *h)
-			}
+			chunk = Splice(chunk, *h)
 		}
 		if _, err := dst.Write(chunk); err != nil {
 			return
