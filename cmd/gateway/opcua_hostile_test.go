@@ -64,25 +64,12 @@ func startHostileServer(t *testing.T, port int, alsoAt string) *hostileServer {
 
 // tick increments Counter every d until the test ends.
 func (h *hostileServer) tick(t *testing.T, d time.Duration) {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tk := time.NewTicker(d)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				h.mu.Lock()
-				h.counter++
-				h.mu.Unlock()
-				h.srv.ChangeNotification(ua.NewStringNodeID(h.ns, "Counter"))
-			}
-		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
+	testutil.Every(t, d, func() {
+		h.mu.Lock()
+		h.counter++
+		h.mu.Unlock()
+		h.srv.ChangeNotification(ua.NewStringNodeID(h.ns, "Counter"))
+	})
 }
 
 // memoryMax reads MemoryMax from the systemd unit of deploy/arm64, in bytes.
