@@ -104,6 +104,8 @@ func procStatus(t *testing.T, pid int, field string) int64 {
 
 // opcuaStats is what the test reads of an OPC UA input in /api/status.
 type opcuaStats struct {
+	Connected     bool   `json:"connected"`
+	LastError     string `json:"last_error"`
 	Connects      uint64 `json:"connects"`
 	Reconnects    uint64 `json:"reconnects"`
 	Errors        uint64 `json:"errors"`
@@ -139,7 +141,7 @@ func opcuaStatus(t *testing.T, addr string) map[string]opcuaStats {
 // each malformed value in turn, each of which crashed or bloated the gateway with gopcua v0.8.0. Meanwhile an
 // MQTT input takes QoS 1 messages and a second OPC UA input subscribes to a well-behaved server. The gateway
 // stays up, its peak RSS stays under the systemd unit's MemoryMax, the hostile input reports each decoding error
-// and reconnects, and the other inputs lose nothing: every acknowledged MQTT message lands in Kafka, and the good
+// and reconnects (and clears its last error once served well again), and the other inputs lose nothing: every acknowledged MQTT message lands in Kafka, and the good
 // OPC UA input never reconnects.
 func TestHostileOPCUAServer(t *testing.T) {
 	mqttURL := startBroker(t)
@@ -210,7 +212,15 @@ func TestHostileOPCUAServer(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	// Served well again, the input reconnects and /api/status no longer shows the last error.
 	proxy.SetHostile(nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for st := opcuaStatus(t, env.httpAddr)["hostile"]; !st.Connected || st.LastError != ""; st = opcuaStatus(t, env.httpAddr)["hostile"] {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hostile input served well again: %+v, want connected without a last error", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	<-published
 	acked := pub.finish()
 	ls := consumeUntil(t, k.addr(), 60*time.Second, allAckedLanded(acked))
