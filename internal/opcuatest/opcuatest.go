@@ -101,7 +101,6 @@ type Proxy struct {
 	ln       net.Listener
 
 	hostile atomic.Pointer[[]byte]
-	accepts atomic.Int64
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -131,9 +130,6 @@ func (p *Proxy) SetHostile(v []byte) {
 	p.hostile.Store(&v)
 }
 
-// Accepts counts the connections accepted so far.
-func (p *Proxy) Accepts() int64 { return p.accepts.Load() }
-
 // Cut closes every open connection, as a network failure would; new ones are accepted.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
@@ -162,7 +158,6 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		p.accepts.Add(1)
 		server, err := net.Dial("tcp", p.upstream)
 		if err != nil {
 			client.Close()
