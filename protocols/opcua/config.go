@@ -28,7 +28,8 @@ type Config struct {
 	Groups []Group `yaml:"groups"`
 	Limits Limits  `yaml:"limits"`
 	// ReconnectInterval is the first wait after a failed connect or a lost session; it doubles up to
-	// MaxReconnectInterval. Default 1s; MaxReconnectInterval default 30s.
+	// MaxReconnectInterval, and only a session that lasted at least MaxReconnectInterval resets it. Default 1s;
+	// MaxReconnectInterval default 30s.
 	ReconnectInterval    time.Duration `yaml:"reconnect_interval"`
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// RequestTimeout bounds each service call. Default 10s.
