@@ -1,6 +1,7 @@
 package uasc
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -331,4 +332,18 @@ func TestNewSecureChannel(t *testing.T) {
 		_, err := NewSecureChannel("", &uacp.Conn{}, cfg, make(chan error))
 		require.ErrorContains(t, err, "invalid channel config: Security policy 'http://opcfoundation.org/UA/SecurityPolicy#Basic256' requires a private key")
 	})
+}
+
+// A request whose context has ended is not sent and takes no sequence number: the server would see a gap.
+func TestNoSequenceNumberForAnUnsentRequest(t *testing.T) {
+	sc := &SecureChannel{cfg: &Config{}, handlers: map[uint32]chan *MessageBody{}}
+	instance := newChannelInstance(sc)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := sc.sendAsyncWithTimeout(ctx, &ua.ReadRequest{}, 1, instance, nil, true, time.Second); err == nil {
+		t.Fatal("sent on an ended context")
+	}
+	if instance.sequenceNumber != 0 || len(sc.handlers) != 0 {
+		t.Fatalf("sequence number %d, %d handlers: want none taken", instance.sequenceNumber, len(sc.handlers))
+	}
 }
