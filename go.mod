@@ -41,3 +41,6 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// gopcua v0.8.0 with bounded decoding and no session leaks: third_party/gopcua/PATCHES.md
+replace github.com/gopcua/opcua => ./third_party/gopcua

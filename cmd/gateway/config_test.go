@@ -277,6 +277,8 @@ func TestCommissioningCLI(t *testing.T) {
 		{[]string{"modbus", "read"}, exitUsage, "-address is required"},
 		{[]string{"modbus", "read", "-address", fmt.Sprintf("127.0.0.1:%d", closed), "-timeout", "200ms"}, exitFailure, "connection refused"},
 		{[]string{"opcua"}, exitUsage, "gateway opcua browse"},
+		{[]string{"opcua", "trust"}, exitUsage, "want -endpoint"},
+		{[]string{"opcua", "trust", "-endpoint", fmt.Sprintf("opc.tcp://127.0.0.1:%d", closed), "-timeout", "2s"}, exitFailure, "gateway opcua trust: get endpoints"},
 		{[]string{"opcua", "browse"}, exitUsage, "-endpoint (or -config) is required"},
 		{[]string{"opcua", "browse", "-config", "testdata/good/all_inputs.yaml", "-input", "nope"}, exitUsage, `no opcua input "nope" (it has oven)`},
 		{[]string{"opcua", "browse", "-config", "testdata/good/mqtt_only.yaml"}, exitUsage, "has no opcua input"},

@@ -7,6 +7,7 @@
 //	gateway validate [-v] -config FILE check a configuration, print what would run
 //	gateway modbus read -address A ... read Modbus registers once (commissioning; -h for the flags)
 //	gateway opcua browse -endpoint U   print an opcua: input for a server's variables (commissioning; -h)
+//	gateway opcua trust -endpoint U    show a server's certificate and endpoints, print the lines to pin it
 //	gateway version                    print version, commit and Go version (also: gateway --version)
 //
 // Exit codes:
@@ -16,7 +17,7 @@
 //	   a component failed for good, or shutdown took longer than the stop timeout
 //	2  usage error or invalid configuration (nothing was started)
 //
-// For `modbus read` and `opcua browse`: 0 success, 1 the device or server failed (connection, timeout, Modbus
+// For `modbus read`, `opcua browse` and `opcua trust`: 0 success, 1 the device or server failed (connection, timeout, Modbus
 // exception, untrusted certificate), 2 usage error.
 package main
 
@@ -62,6 +63,9 @@ Usage:
   gateway opcua browse -endpoint opc.tcp://HOST:4840 [-fingerprint SHA256 -node ID -depth N ...]
   gateway opcua browse -config FILE [-input NAME]
                                         walk a server's address space, print a ready-to-use opcua: input
+  gateway opcua trust -endpoint opc.tcp://HOST:4840
+                                        show the server's certificate (subject, validity, SHA-256) and endpoints,
+                                        print the config lines that pin it
   gateway version                       print version, commit and Go version (also: gateway --version)
   gateway help                          print this text
 
@@ -72,7 +76,7 @@ Exit codes:
   1  runtime failure (state dir locked by another gateway, buffer or HTTP listener not opened,
      a component failed for good, shutdown timed out)
   2  usage error or invalid configuration (nothing was started)
-For modbus read and opcua browse: 0 success, 1 the device or server failed, 2 usage error.
+For modbus read, opcua browse and opcua trust: 0 success, 1 the device or server failed, 2 usage error.
 `
 
 func main() {

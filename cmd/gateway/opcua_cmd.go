@@ -23,8 +23,12 @@ import (
 // snippet, for commissioning. The connection settings come from flags, or from an input of a config file
 // (-config FILE -input NAME), so that fingerprints and passwords are not typed again.
 func opcuaCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "trust" {
+		return opcuaTrustCmd(args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "browse" {
-		fmt.Fprintf(stderr, "gateway opcua: want \"gateway opcua browse -endpoint opc.tcp://HOST:4840 ...\" (-h for the flags)\n")
+		fmt.Fprintf(stderr, "gateway opcua: want \"gateway opcua browse -endpoint opc.tcp://HOST:4840 ...\" or "+
+			"\"gateway opcua trust -endpoint opc.tcp://HOST:4840\" (-h for the flags)\n")
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("gateway opcua browse", flag.ContinueOnError)
@@ -45,7 +49,7 @@ func opcuaCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Name, "name", "", "input name in the printed snippet (default plc)")
 	fs.StringVar(&opts.Security.Mode, "mode", "", "security mode: SignAndEncrypt (default), Sign or None")
 	fs.StringVar(&opts.Security.Policy, "policy", "", "security policy (default: the strongest the server offers)")
-	fs.StringVar(&fingerprints, "fingerprint", "", "SHA-256 `fingerprint`(s) of the server certificate to trust, comma-separated (a refusal prints the server's)")
+	fs.StringVar(&fingerprints, "fingerprint", "", "SHA-256 `fingerprint`(s) of the server certificate to trust, comma-separated (gateway opcua trust shows it)")
 	fs.StringVar(&opts.Security.ServerCAFile, "server-ca", "", "PEM `file` of CAs that sign the server certificate")
 	fs.StringVar(&opts.Security.CertFile, "cert", "", "client application certificate `file` (default: generated into -state-dir)")
 	fs.StringVar(&opts.Security.KeyFile, "key", "", "client application key `file`")
@@ -119,6 +123,32 @@ func opcuaCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	fmt.Fprintf(stderr, "(browsed in %v)\n", time.Since(start).Round(time.Millisecond))
+	return exitOK
+}
+
+// opcuaTrustCmd is `gateway opcua trust -endpoint URL`: show the server's certificate and endpoints and print
+// the config lines that pin it (opcua.Trust).
+func opcuaTrustCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway opcua trust", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	endpoint := fs.String("endpoint", "", "server `URL`, opc.tcp://host:4840 (required)")
+	timeout := fs.Duration("timeout", 10*time.Second, "bound on the request")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if *endpoint == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gateway opcua trust: want -endpoint opc.tcp://HOST:PORT and nothing else\n")
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := opcua.Trust(ctx, *endpoint, *timeout, stdout); err != nil {
+		fmt.Fprintf(stderr, "gateway opcua trust: %v\n", err)
+		return exitFailure
+	}
 	return exitOK
 }
 

@@ -28,7 +28,7 @@ type BrowseOptions struct {
 	// Name of the input in the printed snippet. Default "plc".
 	Name string
 	// Security and Auth as in Config. Security.Mode empty means SignAndEncrypt, which needs
-	// Security.ServerFingerprints (the refusal message shows the fingerprint to check and pass).
+	// Security.ServerFingerprints or ServerCAFile (`gateway opcua trust` shows the certificate and its fingerprint).
 	Security Security
 	Auth     Auth
 	// IncludeServer also lists the server's own nodes (the Server object and namespace 0 variables), which are
@@ -285,7 +285,7 @@ func BrowseFlags(fs *flag.FlagSet, stateDir string) func() (BrowseOptions, error
 	fs.DurationVar(&o.Timeout, "timeout", 60*time.Second, "bound on the whole browse")
 	fs.StringVar(&o.Security.Mode, "security-mode", ModeSignAndEncrypt, "SignAndEncrypt, Sign or None")
 	fs.StringVar(&o.Security.Policy, "security-policy", "", "security `policy`; default the strongest offered")
-	fs.StringVar(&fingerprint, "server-fingerprint", "", "SHA-256 `fingerprint` of the server certificate to trust (the refusal shows it)")
+	fs.StringVar(&fingerprint, "server-fingerprint", "", "SHA-256 `fingerprint` of the server certificate to trust (gateway opcua trust shows it)")
 	fs.StringVar(&o.Security.ServerCAFile, "server-ca", "", "PEM `file` of CAs whose server certificates to trust")
 	fs.StringVar(&o.Security.CertFile, "cert", "", "client certificate `file`; default: generated into -state-dir")
 	fs.StringVar(&o.Security.KeyFile, "key", "", "client key `file`")

@@ -3,6 +3,7 @@ package opcua
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -27,7 +28,8 @@ type Config struct {
 	Groups []Group `yaml:"groups"`
 	Limits Limits  `yaml:"limits"`
 	// ReconnectInterval is the first wait after a failed connect or a lost session; it doubles up to
-	// MaxReconnectInterval. Default 1s; MaxReconnectInterval default 30s.
+	// MaxReconnectInterval, and only a session that lasted at least MaxReconnectInterval resets it. Default 1s;
+	// MaxReconnectInterval default 30s.
 	ReconnectInterval    time.Duration `yaml:"reconnect_interval"`
 	MaxReconnectInterval time.Duration `yaml:"max_reconnect_interval"`
 	// RequestTimeout bounds each service call. Default 10s.
@@ -97,6 +99,12 @@ type Limits struct {
 	MaxNodesPerRead          int `yaml:"max_nodes_per_read"`           // default 1000
 	MaxMonitoredItemsPerCall int `yaml:"max_monitored_items_per_call"` // default 1000
 	MaxNodesPerBrowse        int `yaml:"max_nodes_per_browse"`         // default 500
+	// MaxMessageSize is the largest response, in bytes, the gateway accepts; it tells the server so when it
+	// connects, and a server that still sends more loses its connection. Decoding a response takes up to about
+	// 170 times its size in memory when it is built to be costly (a malformed one is refused before that), so the
+	// default, 1 MiB, bounds one input's decoding at about 170 MB: raise it only for large arrays. Default 1 MiB,
+	// at least 64 KiB.
+	MaxMessageSize int `yaml:"max_message_size"`
 }
 
 // Group is a set of nodes read the same way.
@@ -156,6 +164,8 @@ const (
 	defaultMaxNodesPerRead      = 1000
 	defaultMaxItemsPerCall      = 1000
 	defaultMaxNodesPerBrowse    = 500
+	defaultMaxMessageSize       = 1 << 20
+	minMaxMessageSize           = 64 << 10
 	defaultPublishingInterval   = time.Second
 	defaultPollInterval         = time.Second
 	defaultItemQueueSize        = 10
@@ -211,7 +221,7 @@ func (c Config) Validate() error {
 	} else if !strings.HasPrefix(c.Endpoint, "opc.tcp://") {
 		add(fieldgate.FieldErrorf("endpoint", "%q is not an opc.tcp:// URL", c.Endpoint))
 	}
-	add(fieldgate.WithField("security", c.Security.validate()))
+	add(fieldgate.WithField("security", c.Security.validate(c.Endpoint)))
 	add(fieldgate.WithField("auth", c.Auth.validate(c.Security)))
 	for field, d := range map[string]time.Duration{"reconnect_interval": c.ReconnectInterval,
 		"max_reconnect_interval": c.MaxReconnectInterval, "request_timeout": c.RequestTimeout,
@@ -236,6 +246,9 @@ func (c Config) Validate() error {
 		add(fieldgate.FieldErrorf("limits.max_nodes_per_browse", "must not be negative"))
 	}
 	add(fieldgate.WithField("source_time", c.SourceTime.Validate()))
+	if c.Limits.MaxMessageSize != 0 && (c.Limits.MaxMessageSize < minMaxMessageSize || int64(c.Limits.MaxMessageSize) > math.MaxUint32) {
+		add(fieldgate.FieldErrorf("limits.max_message_size", "%d bytes: want at least %d (64 KiB) and at most 4 GiB", c.Limits.MaxMessageSize, minMaxMessageSize))
+	}
 	if len(c.Groups) == 0 {
 		add(fieldgate.FieldErrorf("groups", "at least one group is required"))
 	}
@@ -250,7 +263,8 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (s Security) validate() error {
+// validate checks the security settings of an input of endpoint.
+func (s Security) validate(endpoint string) error {
 	var errs []error
 	if s.Mode != "" && !oneOf(s.Mode, ModeNone, ModeSign, ModeSignAndEncrypt) {
 		errs = append(errs, fieldgate.FieldErrorf("mode", "unknown mode %q (want SignAndEncrypt, Sign or None)", s.Mode))
@@ -271,8 +285,12 @@ func (s Security) validate() error {
 		errs = append(errs, fieldgate.FieldErrorf("cert_file", "cert_file and key_file go together: set both, or neither to generate one into state_dir"))
 	}
 	if !none && len(s.ServerFingerprints) == 0 && s.ServerCAFile == "" {
+		if !strings.HasPrefix(endpoint, "opc.tcp://") {
+			endpoint = "opc.tcp://HOST:PORT"
+		}
 		errs = append(errs, fieldgate.FieldErrorf("server_fingerprints", "set server_fingerprints or server_ca_file "+
-			"to trust the server's certificate (connect once without it: the refusal shows the fingerprint)"))
+			"to trust the server's certificate: `gateway opcua trust -endpoint %s` shows it and prints the lines to "+
+			"paste, once you have checked its fingerprint on the server", endpoint))
 	}
 	for i, f := range s.ServerFingerprints {
 		if _, err := parseFingerprint(f); err != nil {
@@ -414,6 +432,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Limits.MaxNodesPerBrowse == 0 {
 		c.Limits.MaxNodesPerBrowse = defaultMaxNodesPerBrowse
+	}
+	if c.Limits.MaxMessageSize == 0 {
+		c.Limits.MaxMessageSize = defaultMaxMessageSize
 	}
 	groups := make([]Group, len(c.Groups))
 	for i, g := range c.Groups {

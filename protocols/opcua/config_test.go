@@ -69,6 +69,7 @@ func TestValidateNamesTheField(t *testing.T) {
 		}},
 		{"groups[0].publishing_interval", func(c *Config) { c.Groups[0].PublishingInterval = time.Microsecond }},
 		{"limits.max_nodes_per_read", func(c *Config) { c.Limits.MaxNodesPerRead = -1 }},
+		{"limits.max_message_size", func(c *Config) { c.Limits.MaxMessageSize = 8192 }},
 	}
 	for _, c := range cases {
 		cfg := validConfig()

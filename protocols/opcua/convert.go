@@ -70,6 +70,12 @@ type target struct {
 	arraysAsString bool
 }
 
+// bad is the reading of a node that has no value: the server refused it (unknown node, no access) or its id
+// cannot be resolved.
+func (t target) bad(status ua.StatusCode, now time.Time) fieldgate.Reading {
+	return fieldgate.Reading{Device: t.device, Metric: t.metric, Quality: fieldgate.Bad, Status: uint32(status), GatewayTime: now}
+}
+
 // appendReadings converts one DataValue into readings: one for a scalar, one per element for an array (or one
 // string when arraysAsString). now is the gateway time. The SourceTime is the source timestamp, else the server
 // timestamp. A missing DataValue gives a Bad reading (BadNoData); a Good one without a value (a Null variant) an

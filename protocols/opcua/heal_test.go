@@ -21,7 +21,8 @@ func counterAfter(rs []fieldgate.Reading, t time.Time) int {
 
 // TestServerRestartResumes: the server goes away (all sessions and subscriptions with it) and comes back on the
 // same port; data resumes by itself within the reconnect interval plus a few publishing intervals, the source is
-// never restarted, no reading is invented while the server is down, and the gap shows in Stats.
+// never restarted, no reading is invented while the server is down, and the gap shows in Stats (LastError
+// until the input has reconnected).
 func TestServerRestartResumes(t *testing.T) {
 	ts := startTestServer(t, serverOpts{})
 	ts.ticker(t, 50*time.Millisecond, false)
@@ -53,6 +54,9 @@ func TestServerRestartResumes(t *testing.T) {
 			}
 		}
 		st := src.Stats()
+		if st.LastError == "" {
+			t.Errorf("round %d: no last error while the server is down", round)
+		}
 		if st.DisconnectedSince.IsZero() || st.DisconnectedSince.After(down) {
 			t.Errorf("round %d: DisconnectedSince %v, want the start of the gap", round, st.DisconnectedSince)
 		}
@@ -68,6 +72,9 @@ func TestServerRestartResumes(t *testing.T) {
 			return counterAfter(col.snapshot(), back) >= 3
 		})
 		t.Logf("round %d: data resumed %v after the server was back", round, time.Since(back).Round(10*time.Millisecond))
+		if st := src.Stats(); st.LastError != "" {
+			t.Errorf("round %d: last error %q after the reconnect, want it cleared", round, st.LastError)
+		}
 	}
 	st := src.Stats()
 	if st.Reconnects != 2 || !st.Connected {

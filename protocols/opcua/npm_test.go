@@ -10,6 +10,7 @@ package opcua
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -26,8 +27,10 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/opcuatest"
 	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/gopcua/opcua"
+	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
 )
 
@@ -35,6 +38,7 @@ import (
 type npmServer struct {
 	endpoint    string
 	fingerprint string
+	ns          int // index of urn:fieldgate:npm
 	port        int
 	pki         string
 	args        []string
@@ -168,9 +172,10 @@ func (s *npmServer) start() error {
 				Ready       bool
 				Endpoint    string
 				Fingerprint string
+				NS          int
 			}
 			if json.Unmarshal(sc.Bytes(), &msg) == nil && msg.Ready {
-				s.endpoint, s.fingerprint = msg.Endpoint, msg.Fingerprint
+				s.endpoint, s.fingerprint, s.ns = msg.Endpoint, msg.Fingerprint, msg.NS
 				ready <- nil
 				break
 			}
@@ -488,4 +493,175 @@ func TestNPMWatchdogRebuild(t *testing.T) {
 	if st := src.Stats(); st.Reconnects != 0 {
 		t.Errorf("reconnected %d times; want the subscription rebuilt in place", st.Reconnects)
 	}
+}
+
+// sessionCounter reads a server's CurrentSessionCount, on a session of its own that the count includes.
+type sessionCounter struct{ c *opcua.Client }
+
+func newSessionCounter(t *testing.T, endpoint string) *sessionCounter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := opcua.NewClient(endpoint, opcua.SecurityMode(ua.MessageSecurityModeNone), opcua.AutoReconnect(false))
+	if err == nil {
+		err = c.Connect(ctx)
+	}
+	if err != nil {
+		t.Fatalf("session counter: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return &sessionCounter{c: c}
+}
+
+func (sc *sessionCounter) count(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := sc.c.Read(ctx, &ua.ReadRequest{NodesToRead: []*ua.ReadValueID{{AttributeID: ua.AttributeIDValue,
+		NodeID: ua.NewNumericNodeID(0, id.Server_ServerDiagnostics_ServerDiagnosticsSummary_CurrentSessionCount)}}})
+	if err != nil || len(res.Results) != 1 || res.Results[0].Status != ua.StatusOK {
+		t.Fatalf("read the session count: %v %+v", err, res)
+	}
+	return int(res.Results[0].Value.Uint())
+}
+
+// readingsAfter counts the readings of device dev that arrived after t.
+func readingsAfter(rs []fieldgate.Reading, dev string, t time.Time) int {
+	n := 0
+	for _, r := range rs {
+		if r.Device == dev && r.GatewayTime.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestNPMUnadvertisedLimit: node-opcua refuses calls of more than 100 monitored items or 50 read nodes
+// (BadTooManyOperations) and advertises no limit, as some PLC firmware does. The refused calls are retried in
+// halves on the same session and all 500 monitored and 500 polled nodes report; the lowered limits are kept, so
+// the sessions after ten connection cuts (a proxy drops every connection) are refused nothing; and the server
+// holds one session for the input all along, since each session a cut left open is closed on the next
+// connection (before, every refusal cost a session, left open until it timed out: 2 -> 20 sessions in 32 s).
+func TestNPMUnadvertisedLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	const n = 500
+	s := npmOwn(t, "-auto-accept", "-bulk", strconv.Itoa(n), "-bulk-change-ms", "500",
+		"-enforce-max-nodes-per-read", "50", "-enforce-max-monitored-items-per-call", "100")
+	proxy := opcuatest.StartProxy(t, strings.TrimPrefix(s.endpoint, "opc.tcp://"))
+	counter := newSessionCounter(t, s.endpoint)
+	var polled, monitored []Node
+	for i := range n {
+		polled = append(polled, Node{ID: npmNS + "Bulk." + strconv.Itoa(i), Metric: "p" + strconv.Itoa(i)})
+		monitored = append(monitored, Node{ID: npmNS + "Bulk." + strconv.Itoa(i), Metric: "s" + strconv.Itoa(i)})
+	}
+	cfg := npmConfig(t, s,
+		Group{Name: "poll", Mode: GroupPoll, PollInterval: 500 * time.Millisecond, Device: "p", Nodes: polled},
+		Group{Name: "subs", PublishingInterval: 200 * time.Millisecond, Device: "s", Nodes: monitored})
+	cfg.Endpoint = "opc.tcp://" + proxy.Addr
+	src, col := runAndWait(t, cfg, "every node", func(rs []fieldgate.Reading) bool { return len(latest(rs)) == 2*n })
+	st := src.Stats()
+	t.Logf("first session: %d split retries, limits %+v", st.SplitRetries, st.Limits)
+	if st.SplitRetries == 0 || st.Limits.MaxNodesPerRead > 50 || st.Limits.MaxMonitoredItemsPerCall > 100 {
+		t.Errorf("split retries %d, limits %+v: want the refusals to lower the limits to the server's", st.SplitRetries, st.Limits)
+	}
+	if st.Reconnects != 0 || st.ItemErrors != 0 || st.Groups[1].Items != n {
+		t.Errorf("reconnects %d, item errors %d, items %d: want the refusals to cost no session", st.Reconnects, st.ItemErrors, st.Groups[1].Items)
+	}
+	for _, r := range latest(col.snapshot()) {
+		if r.Quality != fieldgate.Good {
+			t.Fatalf("reading %+v", r)
+		}
+	}
+	retries := st.SplitRetries
+	sessions := []int{counter.count(t)}
+	for round := range 10 {
+		before := src.Stats().Connects
+		proxy.Cut()
+		cut := time.Now()
+		waitFor(t, 30*time.Second, "a new session", func() bool { st := src.Stats(); return st.Connected && st.Connects > before })
+		waitFor(t, 30*time.Second, "readings of both groups after the cut", func() bool {
+			rs := col.snapshot()
+			return readingsAfter(rs, "p", cut) >= n && readingsAfter(rs, "s", cut) >= n
+		})
+		sessions = append(sessions, counter.count(t))
+		t.Logf("round %d: readings again %v after the cut, the server holds %d sessions", round, time.Since(cut).Round(time.Millisecond), sessions[len(sessions)-1])
+	}
+	t.Logf("sessions on the server (the input's and the counter's) at the start and after each of 10 cuts: %v", sessions)
+	for i, c := range sessions {
+		if c != 2 {
+			t.Errorf("after cut %d the server holds %d sessions, want 2 (the input's and the counter's)", i, c)
+		}
+	}
+	if st := src.Stats(); st.SplitRetries != retries || st.Reconnects != 10 {
+		t.Errorf("split retries %d (first session %d), reconnects %d: want the learned limits kept and 10 reconnects", st.SplitRetries, retries, st.Reconnects)
+	}
+}
+
+// TestNPMNamespacesRenumbered: node-opcua restarts with its namespace at another index and decoys (the same
+// node names, other values) at the old one; nsu= node ids are resolved again, so the readings continue from the
+// right nodes (Azure/Industrial-IoT#1306), while a node written with the old ns= index reads a decoy.
+func TestNPMNamespacesRenumbered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	s := npmOwn(t, "-auto-accept", "-bulk", "1")
+	fixed := "ns=" + strconv.Itoa(s.ns) + ";s=Double"
+	cfg := npmConfig(t, s, Group{Name: "g", PublishingInterval: 100 * time.Millisecond,
+		Nodes: []Node{{ID: npmNS + "Double", Metric: "d"}, {ID: npmNS + "Counter", Metric: "counter"}, {ID: fixed, Metric: "fixed"}}})
+	src, col := runAndWait(t, cfg, "every node", func(rs []fieldgate.Reading) bool { return len(latest(rs)) == 3 })
+	s.kill()
+	s.args = append(s.args, "-ns-shift", "3")
+	if err := s.start(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	waitFor(t, 20*time.Second, "readings after the restart", func() bool {
+		rs := col.snapshot()
+		return counterAfter(rs, back) >= 3 && readingsAfter(rs, "npm", back) > counterAfter(rs, back)
+	})
+	for _, r := range col.snapshot() {
+		if r.GatewayTime.After(back) && r.Metric == "d" && (r.Quality != fieldgate.Good || !r.Value.Equal(fieldgate.Float(2.718281828459045))) {
+			t.Errorf("after the renumbering: %+v, want the value of urn:fieldgate:npm's Double", r)
+		}
+	}
+	if r := latest(col.snapshot())["fixed"]; !r.Value.Equal(fieldgate.Float(-1)) {
+		t.Errorf("%s after the renumbering: %+v, want the decoy's -1 (else the test does not renumber)", fixed, r)
+	}
+	if st := src.Stats(); st.Reconnects < 1 || st.ItemErrors != 0 {
+		t.Errorf("reconnects %d, item errors %d", st.Reconnects, st.ItemErrors)
+	}
+}
+
+// TestNPMUnknownNode: node-opcua refuses to monitor a node it does not have; the subscription gives the node a
+// Bad reading with BadNodeIdUnknown, as a poll does, and the other node reports.
+func TestNPMUnknownNode(t *testing.T) {
+	s := npmShared(t)
+	cfg := npmConfig(t, s, Group{Name: "g", PublishingInterval: 100 * time.Millisecond,
+		Nodes: []Node{{ID: npmNS + "Double", Metric: "d"}, {ID: npmNS + "NoSuchNode", Metric: "missing"}}})
+	src, col := runAndWait(t, cfg, "both nodes", func(rs []fieldgate.Reading) bool { return len(latest(rs)) == 2 })
+	if r := latest(col.snapshot())["missing"]; r.Quality != fieldgate.Bad || r.Status != uint32(ua.StatusBadNodeIDUnknown) {
+		t.Errorf("missing: %+v, want Bad with BadNodeIdUnknown", r)
+	}
+	if st := src.Stats(); st.ItemErrors != 1 || st.Groups[0].FailedItems != 1 {
+		t.Errorf("item errors %d, failed items %d", st.ItemErrors, st.Groups[0].FailedItems)
+	}
+}
+
+// TestNPMTrustThenConnect: what `gateway opcua trust` prints for node-opcua pins its certificate, and the input
+// connects with it over the default SignAndEncrypt.
+func TestNPMTrustThenConnect(t *testing.T) {
+	s := npmShared(t)
+	var out bytes.Buffer
+	if err := Trust(context.Background(), s.endpoint, 10*time.Second, &out); err != nil {
+		t.Fatal(err)
+	}
+	fps := pinnedFingerprints(out.String())
+	if len(fps) != 1 || fps[0] != s.fingerprint {
+		t.Fatalf("trust pins %v, the server's certificate is %s:\n%s", fps, s.fingerprint, out.String())
+	}
+	cfg := npmConfig(t, s, Group{Name: "g", Nodes: []Node{{ID: npmNS + "Double", Metric: "d"}}})
+	cfg.Security.ServerFingerprints = fps
+	runAndWait(t, cfg, "a reading", func(rs []fieldgate.Reading) bool { return len(rs) > 0 })
 }

@@ -356,8 +356,7 @@ func userTokenType(method string) ua.UserTokenType {
 
 // clientOptions builds the gopcua options for one connection to ep. AutoReconnect is off: the Source owns
 // reconnecting, because gopcua v0.8.0's own reconnect can leave subscriptions dead while reporting Connected.
-func clientOptions(cfg Config, ep *ua.EndpointDescription, serverCert []byte, id clientIdentity,
-	stateCh chan<- opcua.ConnState) ([]opcua.Option, error) {
+func clientOptions(cfg Config, ep *ua.EndpointDescription, serverCert []byte, id clientIdentity) ([]opcua.Option, error) {
 	opts := []opcua.Option{
 		opcua.AutoReconnect(false),
 		// Publish requests wait at the server for up to a keep-alive time per request in flight; every other
@@ -368,9 +367,8 @@ func clientOptions(cfg Config, ep *ua.EndpointDescription, serverCert []byte, id
 		opcua.ApplicationName("fieldgate"),
 		opcua.SessionName("fieldgate " + cfg.Name),
 		opcua.ProductURI("urn:fieldgate"),
-	}
-	if stateCh != nil {
-		opts = append(opts, opcua.StateChangedCh(stateCh))
+		// announced in the Hello and enforced by the patched gopcua on every response (third_party/gopcua)
+		opcua.MaxMessageSize(uint32(cfg.Limits.MaxMessageSize)),
 	}
 	if id.cert != nil {
 		opts = append(opts, opcua.ApplicationURI(id.uri), opcua.Certificate(id.cert), opcua.PrivateKey(id.key))

@@ -255,24 +255,11 @@ func (ts *testServer) tick(bulk bool) {
 
 // ticker ticks every d until the test ends.
 func (ts *testServer) ticker(t *testing.T, d time.Duration, bulk bool) {
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tk := time.NewTicker(d)
-		defer tk.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tk.C:
-				if !ts.paused.Load() {
-					ts.tick(bulk)
-				}
-			}
+	testutil.Every(t, d, func() {
+		if !ts.paused.Load() {
+			ts.tick(bulk)
 		}
-	}()
-	t.Cleanup(func() { close(done); <-stopped })
+	})
 }
 
 func (ts *testServer) nsID() string {

@@ -19,16 +19,17 @@ import (
 type session struct {
 	src     *Source
 	c       *opcua.Client
-	limits  EffectiveLimits
 	cancel  context.CancelCauseFunc
 	stateCh <-chan opcua.ConnState
 	wg      sync.WaitGroup
 
 	items []item // by client handle - 1
 
-	mu   sync.Mutex // guards subs and acks
-	subs map[uint32]*sub
-	acks []*ua.SubscriptionAcknowledgement
+	mu      sync.Mutex // guards subs, acks, limits and failure
+	subs    map[uint32]*sub
+	acks    []*ua.SubscriptionAcknowledgement
+	limits  EffectiveLimits
+	failure error // the first failed call, reported with a lost connection
 }
 
 // item is one monitored or polled node of the session.
@@ -55,7 +56,10 @@ func (b *sub) deadline() time.Duration {
 	return 2*b.interval*time.Duration(b.keepAlive+1) + 500*time.Millisecond
 }
 
-// start resolves the node ids, creates the subscriptions and starts the session's goroutines.
+// start resolves the node ids against this session's namespace array (nsu= ids are resolved again on every
+// session: a server may renumber its namespaces when it restarts), creates the subscriptions and starts the
+// session's goroutines. A node whose namespace the server does not have gives a Bad reading (BadNodeIdUnknown),
+// once per session, in both modes.
 func (ss *session) start(ctx context.Context) error {
 	s := ss.src
 	namespaces := ss.c.Namespaces()
@@ -64,22 +68,24 @@ func (ss *session) start(ctx context.Context) error {
 		handles []uint32
 	}
 	var groups []groupItems
+	now := time.Now()
 	for _, g := range s.groups {
 		gi := groupItems{g: g}
+		var bad []fieldgate.Reading
 		for _, n := range g.cfg.Nodes {
+			t := target{device: n.Device, metric: n.Metric, arraysAsString: n.Arrays == "string"}
 			nid, err := parseNodeID(n.ID, namespaces)
 			if err != nil {
 				s.itemErrors.Add(1)
 				g.failedItems.Add(1)
 				s.log.Error("opcua: node skipped", "group", g.cfg.Name, "node", n.ID, "err", err)
+				bad = append(bad, t.bad(ua.StatusBadNodeIDUnknown, now))
 				continue
 			}
-			ss.items = append(ss.items, item{
-				t:     target{device: n.Device, metric: n.Metric, arraysAsString: n.Arrays == "string"},
-				group: g, node: nid,
-			})
+			ss.items = append(ss.items, item{t: t, group: g, node: nid})
 			gi.handles = append(gi.handles, uint32(len(ss.items)))
 		}
+		s.push(g, bad)
 		groups = append(groups, gi)
 	}
 
@@ -93,7 +99,7 @@ func (ss *session) start(ctx context.Context) error {
 				return
 			case st := <-ss.stateCh:
 				if st == opcua.Disconnected || st == opcua.Closed {
-					ss.cancel(errors.New("connection lost"))
+					ss.cancel(errConnectionLost)
 					return
 				}
 			}
@@ -146,6 +152,16 @@ func (ss *session) start(ctx context.Context) error {
 		}()
 	}
 	return nil
+}
+
+// fail records the first failed call of the session, so that a lost connection is reported with its cause (a
+// response that could not be decoded ends the connection; the error is the call's).
+func (ss *session) fail(err error) {
+	ss.mu.Lock()
+	if ss.failure == nil {
+		ss.failure = err
+	}
+	ss.mu.Unlock()
 }
 
 // isSessionError reports whether err means the session or connection is gone (rather than one call failing).
@@ -240,7 +256,8 @@ func (ss *session) createItems(ctx context.Context, b *sub) error {
 		})
 	}
 	var ok2, failed int64
-	err := ss.split(ctx, len(reqs), ss.limits.MaxMonitoredItemsPerCall, func(lo, hi int) error {
+	var bad []fieldgate.Reading
+	err := ss.split(ctx, len(reqs), &ss.limits.MaxMonitoredItemsPerCall, func(lo, hi int) error {
 		s.itemCalls.Add(1)
 		res, err := ss.send(ctx, &ua.CreateMonitoredItemsRequest{
 			SubscriptionID: b.id, TimestampsToReturn: ua.TimestampsToReturnBoth, ItemsToCreate: reqs[lo:hi],
@@ -252,6 +269,7 @@ func (ss *session) createItems(ctx context.Context, b *sub) error {
 		if !ok || len(r.Results) != hi-lo {
 			return fmt.Errorf("unexpected response %T with %d results for %d items", res, len(r.Results), hi-lo)
 		}
+		now := time.Now()
 		for i, res := range r.Results {
 			if res.StatusCode == ua.StatusOK || qualityOf(res.StatusCode) != fieldgate.Bad {
 				ok2++
@@ -259,9 +277,10 @@ func (ss *session) createItems(ctx context.Context, b *sub) error {
 			}
 			failed++
 			s.itemErrors.Add(1)
+			it := ss.items[reqs[lo+i].RequestedParameters.ClientHandle-1]
+			bad = append(bad, it.t.bad(res.StatusCode, now))
 			if failed <= 10 {
-				s.log.Error("opcua: server refused to monitor node", "group", g.Name,
-					"node", ss.items[reqs[lo+i].RequestedParameters.ClientHandle-1].node.String(), "status", res.StatusCode)
+				s.log.Error("opcua: server refused to monitor node", "group", g.Name, "node", it.node.String(), "status", res.StatusCode)
 			}
 		}
 		return nil
@@ -271,26 +290,37 @@ func (ss *session) createItems(ctx context.Context, b *sub) error {
 	}
 	b.g.items.Store(ok2)
 	b.g.failedItems.Store(failed)
+	// as a poll of the node would: a Bad reading with the server's status, once per subscription
+	s.push(b.g, bad)
 	return nil
 }
 
-// split runs call over [0,n) in chunks of at most limit, halving a chunk the server refuses as too large.
-func (ss *session) split(ctx context.Context, n, limit int, call func(lo, hi int) error) error {
-	limit = max(limit, 1)
+// split runs call over [0,n) in chunks of at most *limit operations (one of ss.limits). A chunk the server
+// refuses as too large is retried in halves on the same session: the refusal ends only that call. The halved
+// limit is kept, for this session's next calls and (Source.learn) for the next sessions, since a server that
+// enforces a limit it does not advertise refuses every larger call.
+func (ss *session) split(ctx context.Context, n int, limit *int, call func(lo, hi int) error) error {
 	for lo := 0; lo < n; {
-		hi := min(lo+limit, n)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ss.mu.Lock()
+		hi := min(lo+max(*limit, 1), n)
+		ss.mu.Unlock()
 		err := call(lo, hi)
 		if err != nil && isTooMany(err) && hi-lo > 1 {
 			ss.src.splitRetries.Add(1)
-			limit = (hi - lo) / 2
-			ss.src.log.Warn("opcua: server refused a call as too large; splitting", "operations", hi-lo, "now", limit, "err", err)
+			half := (hi - lo) / 2
+			ss.mu.Lock()
+			*limit = min(*limit, half)
+			l := ss.limits
+			ss.mu.Unlock()
+			ss.src.learn(l)
+			ss.src.log.Warn("opcua: server refused a call as too large; splitting", "operations", hi-lo, "now", half, "err", err)
 			continue
 		}
 		if err != nil {
 			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
 		}
 		lo = hi
 	}
@@ -361,8 +391,10 @@ func (ss *session) publishLoop(ctx context.Context) {
 			case errors.Is(err, context.DeadlineExceeded):
 				// the request timed out client side: the watchdog decides whether the subscription is dead
 			default:
-				s.setError(fmt.Errorf("publish: %w", err))
-				ss.cancel(fmt.Errorf("publish: %w", err))
+				err = fmt.Errorf("publish: %w", err)
+				s.setError(err)
+				ss.fail(err)
+				ss.cancel(err)
 				return
 			}
 			continue
@@ -445,11 +477,7 @@ func (ss *session) handlePublish(r *ua.PublishResponse) {
 			b.last.Store(1) // the watchdog rebuilds it on its next tick
 		}
 	}
-	if len(rs) > 0 {
-		b.g.lastData.Store(now.UnixNano())
-		b.g.readings.Add(uint64(len(rs)))
-		s.q.push(rs)
-	}
+	s.push(b.g, rs)
 }
 
 // watchdog rebuilds any subscription that has been silent (no data and no keep-alive) for longer than its
@@ -515,7 +543,7 @@ func (ss *session) pollLoop(ctx context.Context, g *groupState, handles []uint32
 	}
 	for {
 		var rs []fieldgate.Reading
-		err := ss.split(ctx, len(req), ss.limits.MaxNodesPerRead, func(lo, hi int) error {
+		err := ss.split(ctx, len(req), &ss.limits.MaxNodesPerRead, func(lo, hi int) error {
 			s.reads.Add(1)
 			s.readNodes.Add(uint64(hi - lo))
 			res, err := ss.send(ctx, &ua.ReadRequest{TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: req[lo:hi]})
@@ -538,17 +566,14 @@ func (ss *session) pollLoop(ctx context.Context, g *groupState, handles []uint32
 			}
 			err = fmt.Errorf("read group %s: %w", g.cfg.Name, err)
 			s.setError(err)
+			ss.fail(err)
 			if isSessionError(err) {
 				ss.cancel(err)
 				return
 			}
 			s.log.Error("opcua: poll failed", "err", err)
 		}
-		if len(rs) > 0 {
-			g.lastData.Store(time.Now().UnixNano())
-			g.readings.Add(uint64(len(rs)))
-			s.q.push(rs)
-		}
+		s.push(g, rs)
 		select {
 		case <-ctx.Done():
 			return

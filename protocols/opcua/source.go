@@ -72,6 +72,12 @@ type Source struct {
 	lastError string
 	security  string
 	limits    EffectiveLimits
+	learned   EffectiveLimits // lowered by refusals (BadTooManyOperations...): kept for the next sessions
+
+	// orphan is a session whose connection was lost before it could be closed. The server keeps it (and counts
+	// it against its session limit) until it times out, so the next connection closes it first. Only Run's
+	// goroutine uses it.
+	orphan *opcua.Session
 }
 
 type groupState struct {
@@ -114,7 +120,7 @@ type Stats struct {
 	ItemErrors         uint64 // nodes the server refused to read or monitor (unknown node, bad namespace...)
 	SplitRetries       uint64 // calls the server refused as too large and that were retried in halves
 	Errors             uint64 // failed service calls and lost sessions
-	LastError          string
+	LastError          string // the last error since the last session was established
 	Queued             int    // readings waiting for the buffer
 	Dropped            uint64 // readings dropped because the buffer fell QueueSize behind
 	Emitted            uint64 // readings committed by Emit
@@ -210,6 +216,24 @@ func (s *Source) setError(err error) {
 	s.mu.Unlock()
 }
 
+// push queues a group's readings for the emit loop.
+func (s *Source) push(g *groupState, rs []fieldgate.Reading) {
+	if len(rs) == 0 {
+		return
+	}
+	g.lastData.Store(time.Now().UnixNano())
+	g.readings.Add(uint64(len(rs)))
+	s.q.push(rs)
+}
+
+// learn records the limits of a session that a server's refusals lowered, for Stats and the next sessions.
+func (s *Source) learn(l EffectiveLimits) {
+	s.mu.Lock()
+	s.limits = l
+	s.learned = l
+	s.mu.Unlock()
+}
+
 // Run connects, collects and reconnects until ctx ends, then returns nil after its goroutines have exited. It
 // returns an error only for a configuration that cannot work at all (an unreadable client certificate, say);
 // a refused connection, an untrusted server certificate or a wrong password are retried with backoff (the
@@ -241,12 +265,18 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 
 	backoff := s.cfg.ReconnectInterval
 	for ctx.Err() == nil {
+		start := time.Now()
 		established, err := s.runSession(ctx, id)
 		if ctx.Err() != nil {
 			break
 		}
-		if established {
+		// A session that lived a while resets the backoff. One that ends soon after it began (a server that
+		// answers every read with something undecodable, say) backs off like a failed connect, so that it is
+		// not reopened every second.
+		if established && time.Since(start) >= s.cfg.MaxReconnectInterval {
 			backoff = s.cfg.ReconnectInterval
+		}
+		if established {
 			s.log.Warn("opcua: session lost; reconnecting", "endpoint", s.cfg.Endpoint, "err", err, "in", backoff)
 		} else {
 			s.connectFailures.Add(1)
@@ -257,9 +287,7 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 		case <-ctx.Done():
 		case <-time.After(backoff):
 		}
-		if !established {
-			backoff = min(2*backoff, s.cfg.MaxReconnectInterval)
-		}
+		backoff = min(2*backoff, s.cfg.MaxReconnectInterval)
 	}
 	return nil
 }
@@ -297,17 +325,16 @@ func (s *Source) runSession(ctx context.Context, id clientIdentity) (established
 			g.items.Store(0)
 			g.failedItems.Store(0)
 		}
-		cctx, ccancel := context.WithTimeout(context.Background(), 2*time.Second)
-		c.Close(cctx)
-		ccancel()
+		s.closeSession(c)
 	}()
 
 	s.mu.Lock()
 	s.security = policyName(ep.SecurityPolicyURI) + "/" + modeName(ep.SecurityMode)
 	s.mu.Unlock()
-	sess.limits = s.readLimits(sctx, c)
+	limits := s.readLimits(sctx, c)
+	sess.limits = limits
 	s.mu.Lock()
-	s.limits = sess.limits
+	s.limits = limits
 	s.mu.Unlock()
 
 	if err := sess.start(sctx); err != nil {
@@ -319,14 +346,74 @@ func (s *Source) runSession(ctx context.Context, id clientIdentity) (established
 	s.connected.Store(true)
 	s.connectedSince.Store(time.Now().UnixNano())
 	s.disconnectedSince.Store(0)
+	s.mu.Lock()
+	s.lastError = "" // reconnected: what went wrong before is in the log and Stats.Errors
+	s.mu.Unlock()
 	s.log.Info("opcua: connected", "endpoint", s.cfg.Endpoint, "security", s.security,
-		"max_nodes_per_read", sess.limits.MaxNodesPerRead, "max_monitored_items_per_call", sess.limits.MaxMonitoredItemsPerCall)
+		"max_nodes_per_read", limits.MaxNodesPerRead, "max_monitored_items_per_call", limits.MaxMonitoredItemsPerCall)
 	<-sctx.Done()
 	sess.wg.Wait()
 	if ctx.Err() != nil {
 		return true, nil
 	}
-	return true, fmt.Errorf("%w: %w", errSessionEnded, context.Cause(sctx))
+	cause := context.Cause(sctx)
+	if errors.Is(cause, errConnectionLost) && sess.failure != nil {
+		cause = fmt.Errorf("%w after %w", cause, sess.failure)
+	}
+	return true, fmt.Errorf("%w: %w", errSessionEnded, cause)
+}
+
+// errConnectionLost: gopcua reported the connection Disconnected or Closed.
+var errConnectionLost = errors.New("connection lost")
+
+// closeTimeout bounds closing a session, on a context of its own: the session's has ended by then.
+const closeTimeout = 2 * time.Second
+
+// closeSession closes the session and the connection of c. A session that could not be closed (the connection
+// is gone) becomes the orphan that the next connection closes.
+func (s *Source) closeSession(c *opcua.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if sess := c.Session(); sess != nil {
+		if err := c.CloseSession(ctx); err != nil && !isSessionGone(err) {
+			s.orphan = sess
+			c.DetachSession(ctx)
+			s.log.Info("opcua: session not closed; closing it on the next connection", "err", err)
+		}
+	}
+	c.Close(ctx)
+}
+
+// isSessionGone reports whether the server said the session no longer exists.
+func isSessionGone(err error) bool {
+	return errors.Is(err, ua.StatusBadSessionIDInvalid) || errors.Is(err, ua.StatusBadSessionClosed) ||
+		errors.Is(err, ua.StatusBadSessionNotActivated)
+}
+
+// closeOrphan closes the session a lost connection left open: it activates it on a connection of its own (the
+// server moves a session to a new secure channel of the same client certificate) and closes it with its
+// subscriptions. A failure is only logged: the server drops the session when it times out.
+func (s *Source) closeOrphan(ctx context.Context, opts []opcua.Option) {
+	o := s.orphan
+	s.orphan = nil
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	c, err := opcua.NewClient(s.cfg.Endpoint, opts...)
+	if err != nil {
+		return
+	}
+	defer c.Close(ctx)
+	if err = c.Dial(ctx); err == nil {
+		if err = c.ActivateSession(ctx, o); err == nil {
+			err = c.CloseSession(ctx)
+		}
+	}
+	if err != nil {
+		s.log.Info("opcua: the session the lost connection left open could not be closed; the server drops it when it times out",
+			"timeout", o.RevisedTimeout(), "err", err)
+		return
+	}
+	s.log.Info("opcua: closed the session the lost connection left open")
 }
 
 // connect discovers the endpoints, selects one, checks the server certificate and opens a session.
@@ -348,19 +435,23 @@ func (s *Source) connect(ctx context.Context, id clientIdentity) (*opcua.Client,
 			return nil, nil, nil, fmt.Errorf("%s: %w", cfg.Endpoint, err)
 		}
 	}
-	stateCh := make(chan opcua.ConnState, 16)
-	opts, err := clientOptions(cfg, ep, serverCert, id, stateCh)
+	opts, err := clientOptions(cfg, ep, serverCert, id)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", cfg.Endpoint, err)
 	}
-	c, err := opcua.NewClient(cfg.Endpoint, opts...)
+	if s.orphan != nil {
+		// first, so that a server with one free session slot has it for the new session
+		s.closeOrphan(ctx, opts)
+	}
+	stateCh := make(chan opcua.ConnState, 16)
+	c, err := opcua.NewClient(cfg.Endpoint, append(opts, opcua.StateChangedCh(stateCh))...)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", cfg.Endpoint, err)
 	}
 	cctx, ccancel := context.WithTimeout(ctx, 2*cfg.RequestTimeout)
 	defer ccancel()
 	if err := c.Connect(cctx); err != nil {
-		c.Close(context.Background())
+		// the patched Connect has closed what it opened, on a context of its own
 		return nil, nil, nil, fmt.Errorf("connect to %s (%s/%s, %s auth): %w", cfg.Endpoint, policyName(ep.SecurityPolicyURI),
 			modeName(ep.SecurityMode), cfg.Auth.Method, explain(err))
 	}
@@ -395,6 +486,14 @@ func (s *Source) readLimits(ctx context.Context, c *opcua.Client) EffectiveLimit
 	for _, n := range ids {
 		req.NodesToRead = append(req.NodesToRead, &ua.ReadValueID{NodeID: ua.NewNumericNodeID(0, n), AttributeID: ua.AttributeIDValue})
 	}
+	lim := []*int{&l.MaxNodesPerRead, &l.MaxMonitoredItemsPerCall, &l.MaxNodesPerBrowse}
+	s.mu.Lock()
+	for i, v := range []int{s.learned.MaxNodesPerRead, s.learned.MaxMonitoredItemsPerCall, s.learned.MaxNodesPerBrowse} {
+		if v > 0 && v < *lim[i] {
+			*lim[i] = v
+		}
+	}
+	s.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	res, err := c.Read(rctx, req)
@@ -402,7 +501,6 @@ func (s *Source) readLimits(ctx context.Context, c *opcua.Client) EffectiveLimit
 		s.log.Info("opcua: server operation limits not readable; using the configured ones", "err", err)
 		return l
 	}
-	lim := []*int{&l.MaxNodesPerRead, &l.MaxMonitoredItemsPerCall, &l.MaxNodesPerBrowse}
 	for i, dv := range res.Results {
 		if dv == nil || dv.Status != ua.StatusOK || dv.Value == nil {
 			continue

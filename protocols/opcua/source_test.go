@@ -244,3 +244,41 @@ func TestQualityAndTimestamps(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownNodeIsBadReading: a node the server does not have, or whose namespace URI it does not know, gives
+// a Bad reading with the status, by subscription as by polling, and the other nodes keep reporting. (gopcua's
+// server accepts monitoring an unknown node and notifies its bad status; node-opcua refuses to create the item:
+// TestNPMUnknownNode.)
+func TestUnknownNodeIsBadReading(t *testing.T) {
+	ts := sharedTestServer(t)
+	nodes := []Node{
+		{ID: "ns=" + ts.nsID() + ";s=Double", Metric: "ok"},
+		{ID: "ns=" + ts.nsID() + ";s=NoSuchNode", Metric: "missing"},
+		{ID: "nsu=urn:nowhere;s=Double", Metric: "unknown_namespace"},
+	}
+	for _, mode := range []string{GroupSubscribe, GroupPoll} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := baseConfig(t, ts, Group{Name: "g", Mode: mode, PublishingInterval: 100 * time.Millisecond,
+				PollInterval: 100 * time.Millisecond, Nodes: nodes})
+			src, err := New(cfg, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			col := newCollector()
+			runSource(t, src, col.emit)
+			waitFor(t, 10*time.Second, "a reading of each node", func() bool { return len(latest(col.snapshot())) == 3 })
+			m := latest(col.snapshot())
+			if r := m["ok"]; r.Quality != fieldgate.Good || !r.Value.Equal(fieldgate.Float(2.718281828459045)) {
+				t.Errorf("ok: %+v", r)
+			}
+			for _, name := range []string{"missing", "unknown_namespace"} {
+				if r := m[name]; r.Quality != fieldgate.Bad || r.Status != uint32(ua.StatusBadNodeIDUnknown) || r.Device != "plc" {
+					t.Errorf("%s: %+v, want Bad with BadNodeIdUnknown", name, r)
+				}
+			}
+			if st := src.Stats(); st.ItemErrors < 1 || st.Reconnects != 0 {
+				t.Errorf("item errors %d, reconnects %d: want the unknown namespace counted, no reconnect", st.ItemErrors, st.Reconnects)
+			}
+		})
+	}
+}

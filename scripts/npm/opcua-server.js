@@ -3,6 +3,12 @@
 //
 //   node opcua-server.js [-port 4840] [-pki DIR] [-auto-accept] [-max-nodes-per-read N]
 //                        [-max-monitored-items-per-call N] [-bulk N] [-bulk-change-ms N]
+//                        [-enforce-max-nodes-per-read N] [-enforce-max-monitored-items-per-call N] [-ns-shift N]
+//
+// -max-*: operation limits the server advertises and enforces. -enforce-max-*: limits it enforces
+// (BadTooManyOperations) without advertising them, as some PLC firmware does. -ns-shift N registers N decoy
+// namespaces (urn:fieldgate:decoy:<i>) first, each with an s=Double of -1, so that "urn:fieldgate:npm" has
+// another index than without it: a client that does not resolve nsu= ids again reads the decoys.
 //
 // Address space, namespace "urn:fieldgate:npm" (ns index printed at start; use nsu= in configs):
 //   s=<Type>            one variable per built-in scalar type with a fixed, known value (see VALUES below)
@@ -40,6 +46,9 @@ const maxNodesPerRead = parseInt(arg("max-nodes-per-read", "0"), 10);
 const maxItemsPerCall = parseInt(arg("max-monitored-items-per-call", "0"), 10);
 const bulk = parseInt(arg("bulk", "2000"), 10);
 const bulkChangeMs = parseInt(arg("bulk-change-ms", "0"), 10);
+const enforceNodesPerRead = parseInt(arg("enforce-max-nodes-per-read", "0"), 10);
+const enforceItemsPerCall = parseInt(arg("enforce-max-monitored-items-per-call", "0"), 10);
+const nsShift = parseInt(arg("ns-shift", "0"), 10);
 
 const fixedTime = new Date(Date.UTC(2024, 2, 1, 12, 30, 45, 123));
 const fixedTimePico = 456700 * 1000; // 0.4567 ms in picoseconds beyond the millisecond
@@ -94,6 +103,9 @@ async function main() {
   const limits = {};
   if (maxNodesPerRead > 0) limits.maxNodesPerRead = maxNodesPerRead;
   if (maxItemsPerCall > 0) limits.maxMonitoredItemsPerCall = maxItemsPerCall;
+  // 0 = no limit and not exposed (node-opcua deletes the property); the limit is set once that is done
+  if (enforceNodesPerRead > 0) limits.maxNodesPerRead = 0;
+  if (enforceItemsPerCall > 0) limits.maxMonitoredItemsPerCall = 0;
   const P = opcua.SecurityPolicy;
   const M = opcua.MessageSecurityMode;
   const server = new opcua.OPCUAServer({
@@ -110,7 +122,15 @@ async function main() {
     buildInfo: { productName: "fieldgate-test", buildNumber: "1" },
   });
   await server.initialize();
+  const enforced = server.engine.serverCapabilities.operationLimits;
+  if (enforceNodesPerRead > 0) enforced.maxNodesPerRead = enforceNodesPerRead;
+  if (enforceItemsPerCall > 0) enforced.maxMonitoredItemsPerCall = enforceItemsPerCall;
   const addressSpace = server.engine.addressSpace;
+  for (let i = 0; i < nsShift; i++) {
+    const decoy = addressSpace.registerNamespace("urn:fieldgate:decoy:" + i);
+    const v = decoy.addVariable({ organizedBy: addressSpace.rootFolder.objects, nodeId: "s=Double", browseName: "Double" + i, dataType: DT.Double });
+    v.setValueFromSource(new opcua.Variant({ dataType: DT.Double, value: -1 }));
+  }
   const ns = addressSpace.registerNamespace("urn:fieldgate:npm");
   const folder = ns.addFolder(addressSpace.rootFolder.objects, { browseName: "Fieldgate" });
   const add = (name, dataType, value, valueRank) => {
