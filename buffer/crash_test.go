@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -105,7 +105,7 @@ func TestKill9(t *testing.T) {
 
 func kill9Round(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "buffer.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
+	cmd := testutil.TargetCommand(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

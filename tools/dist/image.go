@@ -26,7 +26,7 @@ const (
 	imageUser = "65532:65532"
 )
 
-// imageName is the reference docker and podman give a loaded image (the io.containerd.image.name annotation).
+// imageName is the reference docker and podman give a loaded image.
 func (r *release) imageName(p program) string {
 	return "docker.io/fieldgate/" + p.name + ":" + r.version
 }
@@ -111,7 +111,9 @@ func (r *release) image(p program, bins []string) (v1.Hash, error) {
 		return v1.Hash{}, err
 	}
 	if err := lp.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": r.version,
+		// The full reference in both: podman names a loaded image from ref.name, docker and containerd from
+		// image.name (a bare tag in ref.name would leave podman's image nameless).
+		"org.opencontainers.image.ref.name": r.imageName(p),
 		"io.containerd.image.name":          r.imageName(p),
 	})); err != nil {
 		return v1.Hash{}, err
