@@ -117,8 +117,9 @@ func TestLintian(t *testing.T) {
 	}
 }
 
-// Every package holds a binary for its architecture, stamped with the version, that runs on the oldest CPU of
-// that architecture, and no dpkg conffile (the configuration is created by postinst, see TestInstall...).
+// Every package holds a binary for its architecture, stamped with the version (the gateway's at most 20 MB),
+// that runs on the oldest CPU of that architecture, and no dpkg conffile (postinst creates the configuration: see
+// TestInstallUpgradeRemovePurge).
 func TestPackagesRunOnTheirCPU(t *testing.T) {
 	needBuilt(t)
 	for _, p := range programs {
@@ -136,7 +137,13 @@ func TestPackagesRunOnTheirCPU(t *testing.T) {
 				dir := t.TempDir()
 				run(t, "dpkg-deb", "-x", deb, dir)
 				tg := debTargets[arch]
-				out := runTarget(t, tg, filepath.Join(dir, "usr/bin", p.pkg()), "version")
+				bin := filepath.Join(dir, "usr/bin", p.pkg())
+				if fi, err := os.Stat(bin); err != nil {
+					t.Fatal(err)
+				} else if p.name == "gateway" && fi.Size() > 20e6 {
+					t.Errorf("%s is %d bytes; want at most 20 MB for a Pi", bin, fi.Size())
+				}
+				out := runTarget(t, tg, bin, "version")
 				if !strings.Contains(out, " "+built.version+" ") || !strings.Contains(out, "linux/"+tg.goarch) {
 					t.Errorf("%s version on %s: %q", p.pkg(), tg, out)
 				}
