@@ -15,7 +15,8 @@ BINARIES := gateway central devsim
 demo: build
 	scripts/demo.sh
 
-## test: go vet and the whole test suite with -race against private Mosquitto, PostgreSQL, kcat and npm servers
+## test: go vet and the whole test suite with -race against private Mosquitto, PostgreSQL, kcat and npm servers;
+## then the gateway's tests on arm64 and ARMv7 under qemu-user, and the packages and images (scripts/gotest.sh)
 test:
 	scripts/testenv.sh scripts/gotest.sh
 
