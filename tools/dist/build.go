@@ -81,17 +81,17 @@ func (r *release) build(w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(r.work)
-	built := map[string]string{} // program/target -> binary
+	bins := map[string]string{} // program/target -> binary, each built once
 	binary := func(p program, t target) (string, error) {
 		key := p.name + "/" + t.String()
-		if built[key] == "" {
+		if bins[key] == "" {
 			path := filepath.Join(r.work, t.String(), p.pkg())
 			if err := r.goBuild(p, t, path); err != nil {
 				return "", err
 			}
-			built[key] = path
+			bins[key] = path
 		}
-		return built[key], nil
+		return bins[key], nil
 	}
 	for _, p := range programs {
 		for _, arch := range p.debs {
