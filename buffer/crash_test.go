@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/internal/lossyfs"
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -147,7 +147,7 @@ func crashRound(t *testing.T, path string, base int, fsys *lossyfs.FS) {
 		childPath = filepath.Join(fsys.Dir, path)
 		path = filepath.Join(fsys.Backing, path)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
+	cmd := testutil.TargetCommand(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashChildEnv+"="+childPath, crashBaseEnv+"="+strconv.Itoa(base))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -47,3 +47,24 @@ echo
 echo "== gateway at full speed: Mosquitto -> gateway (durable buffer) -> Kafka, beside a do-nothing paho subscriber"
 bin/devsim bench -gateway bin/gateway -mqtt "tcp://127.0.0.1:$fast" -n 50000 -rounds 3 -payload json -input "max_inflight: 1000"
 bin/devsim bench -gateway bin/gateway -mqtt "tcp://127.0.0.1:$fast" -n 50000 -rounds 3 -payload value -input "max_inflight: 1000"
+
+# Footprint. Binary sizes as packaged (static, stripped; make package builds them the same way). Then an idle
+# gateway: exec to /readyz and memory after 10 s idle, natively and, as a relative figure only, the arm64 build
+# under qemu-user (which says nothing about a Pi's CPU or SD card). RSS under a steady load is the end-to-end
+# harness's figure above.
+echo
+echo "== binary size (CGO_ENABLED=0 go build -trimpath -ldflags '-s -w'); target: arm64 gateway <= 20 MB"
+mb() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%5.1f MB", b / 1e6 }'; }
+for t in amd64 arm64 armv7 armv6 armv5; do
+	goarm=${t#armv}
+	[ "$goarm" = "$t" ] && goarm=
+	for prog in gateway central; do
+		CGO_ENABLED=0 GOOS=linux GOARCH=${t%v?} GOARM=$goarm \
+			go build -trimpath -buildvcs=false -ldflags "-s -w" -o "$work/$t/$prog" ./cmd/$prog
+	done
+	echo "$t	gateway $(mb "$work/$t/gateway")   central $(mb "$work/$t/central")"
+done
+echo
+echo "== idle gateway: median of 5 starts with one MQTT input (Mosquitto above) and Kafka (kfake)"
+command -v qemu-aarch64-static >/dev/null || apt_install qemu-user-static
+bin/devsim footprint -gateway bin/gateway -gateway-arm64 "$work/arm64/gateway" -mqtt "tcp://127.0.0.1:$steady" -runs 5 -idle 10s

@@ -41,7 +41,8 @@ pg_bindir() {
 	done | sort -V | tail -n 1
 }
 
-# ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js.
+# ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js,
+# and the tools of the ARM and packaging tests: qemu-user-static, lintian, systemd-analyze.
 ensure_packages() {
 	local missing=()
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -50,6 +51,9 @@ ensure_packages() {
 	command -v node >/dev/null || missing+=(nodejs)
 	command -v npm >/dev/null || missing+=(npm)
 	command -v runuser >/dev/null || missing+=(util-linux)
+	command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
+	command -v lintian >/dev/null || missing+=(lintian)
+	command -v systemd-analyze >/dev/null || missing+=(systemd)
 	apt_install "${missing[@]}"
 	export PATH="$PATH:/usr/sbin"
 }

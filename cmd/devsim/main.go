@@ -4,6 +4,7 @@
 //
 //	devsim run   [flags]   start the plant and Kafka until interrupted
 //	devsim watch [flags]   print a live line of what flows through a running gateway and central service
+//	devsim footprint [flags]  an idle gateway's start-up time and memory (make bench)
 package main
 
 import (
@@ -34,6 +35,8 @@ func main() {
 		err = runWatch(ctx, args)
 	case "bench":
 		err = runBench(ctx, args)
+	case "footprint":
+		err = runFootprint(ctx, args)
 	case "baseline-subscriber":
 		err = runBaselineSubscriber(ctx, args)
 	case "help":
@@ -53,6 +56,7 @@ func usage() {
   devsim run   [flags]   start the simulated plant and Kafka until interrupted (devsim run -h for flags)
   devsim watch [flags]   print a live line of a running gateway and central service (devsim watch -h)
   devsim bench [flags]   end-to-end harness: the gateway beside a do-nothing MQTT subscriber (devsim bench -h)
+  devsim footprint [flags]  an idle gateway's start-up time and memory, native and arm64 under qemu (-h)
 `)
 }
 

@@ -189,7 +189,7 @@ type gatewayProc struct {
 func (e *gatewayEnv) start() *gatewayProc {
 	e.t.Helper()
 	p := &gatewayProc{t: e.t, out: &testutil.SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(gatewayBinary(e.t), "run", "-config", e.cfgPath)
+	p.cmd = testutil.TargetCommand(gatewayBinary(e.t), "run", "-config", e.cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatal(err)

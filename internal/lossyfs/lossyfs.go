@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldgate/fieldgate/internal/testutil"
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 )
@@ -56,6 +57,9 @@ type overlay struct {
 // skips the test when FUSE is not available.
 func Mount(t testing.TB) *FS {
 	t.Helper()
+	if e := os.Getenv(testutil.EmulatorEnv); e != "" {
+		t.Skipf("power-loss tests do not run under an emulator (%s): it would serve FUSE slowly and says nothing about a board's storage", e)
+	}
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		t.Skipf("power-loss test needs FUSE: %v", err)
 	}
