@@ -117,7 +117,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 	if err := ctx.Err(); err != nil {
 		return ReadResult{}, err
 	}
-	cfg := withDefaults(probe)
+	cfg := probe.WithDefaults()
 	client, err := newClient(cfg)
 	if err != nil {
 		return ReadResult{}, err
