@@ -21,20 +21,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
-	"syscall"
-
-	"github.com/fieldgate/fieldgate/protocols/modbus"
 )
 
 // Set at build time: go build -ldflags "-X main.version=v1.2.3 -X main.commit=abc1234". When empty, they come
@@ -178,28 +172,6 @@ func getBuildInfo() buildInfo {
 func versionLine() string {
 	b := getBuildInfo()
 	return fmt.Sprintf("fieldgate gateway %s (commit %s, %s, %s/%s)", b.Version, b.Commit, b.GoVersion, runtime.GOOS, runtime.GOARCH)
-}
-
-// modbusCmd is `gateway modbus read ...`: one read of a device's registers, for commissioning.
-func modbusCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "read" {
-		fmt.Fprintf(stderr, "gateway modbus: want \"gateway modbus read -address HOST:PORT ...\" (-h for the flags)\n")
-		return exitUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := modbus.RunReadCommand(ctx, args[1:], stdout)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.Is(err, flag.ErrHelp):
-		return exitOK
-	case errors.Is(err, modbus.ErrUsage):
-		fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
-		return exitUsage
-	}
-	fmt.Fprintf(stderr, "gateway modbus read: %v\n", err)
-	return exitFailure
 }
 
 // startCPUProfile profiles the process into path until the returned func is called.
