@@ -112,7 +112,9 @@ func (h *switchHandler) current() slog.Handler {
 	return hh
 }
 
-func (h *switchHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.current().Enabled(ctx, l) }
+func (h *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.current().Enabled(ctx, l)
+}
 func (h *switchHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.current().Handle(ctx, r)
 }
