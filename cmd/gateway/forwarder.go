@@ -35,13 +35,17 @@ func (g *gateway) startForwarder(ctx context.Context, f *forward.Forwarder) *for
 }
 
 // stop stops the forwarder between two rounds: it lets the round in flight finish (Kafka answers, the buffer is
-// acknowledged) and starts no other, then ends Run. It waits for the round at most patience (a Kafka that does
-// not answer holds a round up to produce_timeout); after that the round is cancelled, which loses nothing: what
-// Kafka did not acknowledge stays in the buffer for the next forwarder, possibly as duplicates.
+// acknowledged) and starts no other, then ends Run. It waits for the round at most patience, and not at all
+// while Kafka cannot be reached (such a round only ends at produce_timeout); a round cut short loses nothing:
+// what Kafka did not acknowledge stays in the buffer for the next forwarder, possibly as duplicates.
 func (r *forwarderRun) stop(patience time.Duration) {
 	r.gate.hold()
 	deadline := time.Now().Add(patience)
-	for !r.gate.betweenRounds(r.f.Stats().Batches) && time.Now().Before(deadline) {
+	for time.Now().Before(deadline) {
+		st := r.f.Stats()
+		if !st.Connected || r.gate.betweenRounds(st.Batches) {
+			break
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	r.cancel()

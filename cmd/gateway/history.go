@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -129,16 +130,23 @@ func loadLastGood(stateDir string) (*loaded, string, time.Time, error) {
 	return nil, "", time.Time{}, errors.Join(errs...)
 }
 
-// guessStateDir finds the state dir of a configuration that does not load: the state_dir its files set, when one
-// of them is YAML enough to read it, else the default.
+// guessStateDir finds the state dir of a configuration that does not load: the state_dir its files set (read as
+// YAML, or, when a file is not even that, from its top-level state_dir line), else the default.
 func guessStateDir(files []sourceFile) string {
 	for _, f := range files {
 		var c struct {
 			StateDir string `yaml:"state_dir"`
 		}
-		if yaml.Unmarshal([]byte(f.Data), &c) == nil && c.StateDir != "" && !strings.Contains(c.StateDir, "${") {
+		if yaml.Unmarshal([]byte(f.Data), &c) != nil {
+			if m := stateDirLine.FindStringSubmatch(f.Data); m != nil {
+				c.StateDir = strings.Trim(m[1], `"'`)
+			}
+		}
+		if c.StateDir != "" && !strings.Contains(c.StateDir, "${") {
 			return c.StateDir
 		}
 	}
 	return defaultStateDir
 }
+
+var stateDirLine = regexp.MustCompile(`(?m)^state_dir:[ \t]*("[^"]*"|'[^']*'|[^#\s]+)`)

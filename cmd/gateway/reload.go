@@ -244,6 +244,16 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 		}
 		s.in.start(g.ctx, s.cfg, s.src)
 	}
+	if ln != nil {
+		srv := g.serveHTTP(ln)
+		g.mu.Lock()
+		prev := g.srv
+		g.srv = srv
+		g.mu.Unlock()
+		if prev != nil {
+			prev.close()
+		}
+	}
 	if fwd != nil {
 		g.mu.Lock()
 		prev := g.fwd
@@ -258,16 +268,6 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 		}
 		g.fwd = run
 		g.mu.Unlock()
-	}
-	if ln != nil {
-		srv := g.serveHTTP(ln)
-		g.mu.Lock()
-		prev := g.srv
-		g.srv = srv
-		g.mu.Unlock()
-		if prev != nil {
-			prev.close()
-		}
 	}
 	if g.logs != nil && (old == nil || old.cfg.Log != cfg.Log) {
 		g.logs.Set(cfg.Log)
