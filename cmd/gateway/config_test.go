@@ -286,3 +286,39 @@ func TestCommissioningCLI(t *testing.T) {
 		}
 	}
 }
+
+// A configuration with drop-ins: every file's problems are reported with its own name and line and the path as
+// written in it, in file order; a top-level key set in two files is refused naming both; files that are not
+// *.yaml are not read. testdata/dropins/<case>/{gateway.yaml,conf.d/}, and want.err for a bad case.
+func TestDropIns(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/dropins/*")
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			code, out, errOut := validateFile(t, filepath.Join(dir, "gateway.yaml"))
+			golden := filepath.Join(dir, "want.err")
+			if filepath.Base(dir) == "good" {
+				if code != exitOK || !strings.Contains(out, "drop-in     "+filepath.Join(dir, "conf.d", "20-line2.yaml")) ||
+					!strings.Contains(out, "inputs      3") || !strings.Contains(out, "modbus line2") {
+					t.Errorf("exit %d\n%s%s", code, out, errOut)
+				}
+				return
+			}
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d\n%s", code, exitUsage, out)
+			}
+			if *update {
+				if err := os.WriteFile(golden, []byte(errOut), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if errOut != string(want) {
+				t.Errorf("stderr:\n%s\nwant (%s):\n%s", errOut, golden, want)
+			}
+		})
+	}
+}
