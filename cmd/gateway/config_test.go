@@ -48,21 +48,26 @@ func TestBadConfigs(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout of a refused config: %q", out)
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(errOut), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if errOut != string(want) {
-				t.Errorf("stderr:\n%s\nwant (%s):\n%s", errOut, golden, want)
-			}
+			checkGolden(t, strings.TrimSuffix(f, ".yaml")+".err", errOut)
 		})
+	}
+}
+
+// checkGolden compares what a refused configuration printed with its golden file (-update writes it).
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("stderr:\n%s\nwant (%s):\n%s", got, golden, want)
 	}
 }
 
@@ -306,19 +311,7 @@ func TestDropIns(t *testing.T) {
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d\n%s", code, exitUsage, out)
 			}
-			if *update {
-				if err := os.WriteFile(golden, []byte(errOut), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if errOut != string(want) {
-				t.Errorf("stderr:\n%s\nwant (%s):\n%s", errOut, golden, want)
-			}
+			checkGolden(t, golden, errOut)
 		})
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,9 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate/internal/testutil"
+	"github.com/fieldgate/fieldgate/protocols/modbus"
+	"github.com/fieldgate/fieldgate/protocols/mqtt"
+	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
 // The shipped example validates offline (references and certificate files checked for syntax only), with no
@@ -192,5 +198,125 @@ func waitHTTP(t *testing.T, addr string) {
 			t.Fatal("no HTTP listener")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Every input of every example is built the one way, and its defaults are a fixed point: the effective config
+// validates, and applying the defaults again changes nothing (so comparing effective configs is comparing what
+// runs).
+func TestInputsBuildOneWay(t *testing.T) {
+	for _, f := range []string{"testdata/good/all_inputs.yaml", "../../configs/modbus.yaml", "../../configs/demo.yaml"} {
+		l, err := loadPath(f, "", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range l.cfg.inputs() {
+			if err := in.validate(); err != nil && !strings.Contains(err.Error(), "${") {
+				t.Errorf("%s %s: the effective config does not validate: %v", f, in.field, err)
+			}
+			var again any
+			switch c := in.cfg.(type) {
+			case mqtt.Config:
+				again = c.WithDefaults()
+			case modbus.Config:
+				again = c.WithDefaults()
+			case opcua.Config:
+				again = c.WithDefaults()
+			}
+			if !reflect.DeepEqual(again, in.cfg) {
+				t.Errorf("%s %s: WithDefaults is not a fixed point", f, in.field)
+			}
+		}
+	}
+}
+
+// `gateway modbus read` parses its flags in the command and reads through modbus.ReadOnce.
+func TestModbusReadCommand(t *testing.T) {
+	addr := startPLC(t)
+	var out, errOut bytes.Buffer
+	if code := realMain([]string{"modbus", "read", "-address", addr, "-start", "0", "-count", "2"}, &out, &errOut); code != exitOK ||
+		!strings.Contains(out.String(), "holding 1: 0x0000") || !strings.Contains(out.String(), "interpretations") {
+		t.Errorf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := realMain([]string{"modbus", "read", "-address", addr, "-type", "uint16", "-scale", "0.5"}, &out, &errOut); code != exitOK ||
+		!strings.Contains(out.String(), "uint16 ABCD at 0: ") {
+		t.Errorf("exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	for _, args := range [][]string{{"-address", addr, "-type", "float33"}, {"-address", addr, "extra"}, {"-start", "1"}} {
+		errOut.Reset()
+		if code := realMain(append([]string{"modbus", "read"}, args...), &out, &errOut); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d: %s", args, code, exitUsage, errOut.String())
+		}
+	}
+}
+
+// In process: a reload that needs a restart, or whose HTTP address is busy, changes nothing and says why; a
+// valid one replaces only the input that changed.
+func TestReloadInProcess(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gw.yaml")
+	listen := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
+	text := "gateway_id: gw\nstate_dir: " + filepath.Join(dir, "state") + "\nhttp: {listen: \"" + listen + "\"}\nkafka: {brokers: [\"127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) + "\"]}\n" +
+		"mqtt:\n  - name: a\n    broker: tcp://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) + "\n    subscriptions: [{topic: a/b}]\n" +
+		"  - name: b\n    broker: tcp://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) + "\n    subscriptions: [{topic: c/d}]\n"
+	writeFile(t, path, text)
+	l, err := loadPath(path, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(slog.New(slog.DiscardHandler), configPaths{file: path})
+	ctx, cancel := context.WithCancel(t.Context())
+	hup := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	go func() { done <- g.run(ctx, l, "", hup, func() {}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitHTTP(t, listen)
+	first := map[string]*instance{}
+	for _, in := range g.inputsSnapshot() {
+		first[in.name] = in.cur.Load()
+	}
+	reloadWith := func(text string) *reloadResult {
+		t.Helper()
+		prev := g.lastLoad.Load()
+		writeAtomically(t, path, text)
+		hup <- syscall.SIGHUP
+		deadline := time.Now().Add(10 * time.Second)
+		for g.lastLoad.Load() == prev || g.lastLoad.Load().Trigger != "SIGHUP" {
+			if time.Now().After(deadline) {
+				t.Fatal("no reload")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return g.lastLoad.Load()
+	}
+	hash := g.running.Load().loaded.hash
+	r := reloadWith(text + "buffer: {max_bytes: 64MiB}\n")
+	if r.Result != resultRefused || !strings.Contains(r.Error, "buffer: max_bytes: the buffer stays open while the gateway runs, so this needs a restart") || g.running.Load().loaded.hash != hash {
+		t.Errorf("buffer change: %+v", r)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r = reloadWith(strings.Replace(text, listen, busy.Addr().String(), 1))
+	if r.Result != resultFailed || !strings.Contains(r.Error, "http.listen") || g.running.Load().loaded.hash != hash || g.httpAddr() != listen {
+		t.Errorf("busy port: %+v", r)
+	}
+	r = reloadWith(strings.Replace(text, "c/d", "e/f", 1))
+	if r.Result != resultApplied || len(r.Changes) != 1 || r.Changes[0] != "input mqtt:b restarted (subscriptions)" {
+		t.Errorf("edit: %+v", r)
+	}
+	for _, in := range g.inputsSnapshot() {
+		if kept := in.cur.Load() == first[in.name]; kept != (in.name == "a") {
+			t.Errorf("input %s: kept %v", in.name, kept)
+		}
+	}
+	if names, _ := snapshotNames(historyDir(filepath.Join(dir, "state"))); len(names) != 2 {
+		t.Errorf("kept configurations %v, want the first and the edit", names)
 	}
 }
