@@ -136,18 +136,6 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 		}
 	}
 
-	// The new HTTP listener is bound first: a busy address refuses the whole reload.
-	var ln net.Listener
-	if old == nil || old.cfg.HTTP.Listen != cfg.HTTP.Listen {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-			return nil, fmt.Errorf("http.listen: %w", err)
-		}
-		if old != nil {
-			changes = append(changes, "http listens on "+cfg.HTTP.Listen)
-		}
-	}
-
 	// Build what starts: the forwarder when the hash changes (the record header names the configuration), the
 	// inputs that are new or whose configuration changed.
 	type start struct {
@@ -207,13 +195,22 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 	if old == nil || old.hash != next.hash {
 		var err error
 		if fwd, err = forward.New(cfg.Kafka, cfg.GatewayID, g.log, configHeader(next.hash)); err != nil {
-			if ln != nil {
-				ln.Close()
-			}
-			return nil, refusal{err}
+			return nil, refusal{err} // load built it already; not expected
 		}
 		if old != nil && !reflect.DeepEqual(old.cfg.Kafka, cfg.Kafka) {
 			changes = append(changes, "kafka forwarder restarted ("+fieldDiff(old.cfg.Kafka, cfg.Kafka)+")")
+		}
+	}
+
+	// The new HTTP listener is bound last of what can fail: a busy address fails the whole reload.
+	var ln net.Listener
+	if old == nil || old.cfg.HTTP.Listen != cfg.HTTP.Listen {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+			return nil, fmt.Errorf("http.listen: %w", err)
+		}
+		if old != nil {
+			changes = append(changes, "http listens on "+cfg.HTTP.Listen)
 		}
 	}
 
