@@ -28,6 +28,9 @@ const FormatVersion = 1
 const (
 	HeaderGateway = "fieldgate-gateway" // the gateway_id of the sending gateway
 	HeaderFormat  = "fieldgate-format"  // the wire format version, "1"
+	// HeaderConfig is the SHA-256 (hex) of the gateway's effective configuration when it sent the record, as
+	// its /api/status and fieldgate_config_info show it.
+	HeaderConfig = "fieldgate-config"
 )
 
 var (

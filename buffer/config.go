@@ -100,8 +100,8 @@ type Config struct {
 	CheckTimeout time.Duration `yaml:"check_timeout"`
 }
 
-// withDefaults returns c with every zero field but Path set to its default.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field but Path set to its default. It is what Open runs with.
+func (c Config) WithDefaults() Config {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = DefaultMaxBytes
 	}

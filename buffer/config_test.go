@@ -72,7 +72,7 @@ check_timeout: 1m
 }
 
 func TestDefaults(t *testing.T) {
-	c := Config{Path: "x"}.withDefaults()
+	c := Config{Path: "x"}.WithDefaults()
 	if c.MaxBytes != 256*MiB || c.WhenFull != DropOldest || c.MaxDeadLetters != 10000 || c.MaxDeadLetterBytes != 16*MiB ||
 		c.LockTimeout != 500*time.Millisecond || c.CheckTimeout != 30*time.Second {
 		t.Fatalf("defaults %+v", c)

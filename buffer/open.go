@@ -29,7 +29,7 @@ import (
 // Measured: 0.8 s for a full 256 MiB buffer (1 million readings) on a 2-core VM; expect several seconds on an
 // SD card.
 func Open(cfg Config, log *slog.Logger) (*Buffer, error) {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

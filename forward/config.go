@@ -2,14 +2,13 @@ package forward
 
 import (
 	"errors"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/kafkaopt"
 )
 
-// Defaults applied by New to zero fields of Config.
+// Defaults applied by WithDefaults to zero fields of Config.
 const (
 	DefaultTopic          = "fieldgate.readings"
 	DefaultCompression    = "snappy"
@@ -68,16 +67,9 @@ type Config struct {
 // *fieldgate.FieldError values (joined) naming the YAML field.
 func (c Config) Validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, fieldgate.FieldErrorf("brokers", "at least one broker is required (host:port)"))
-	}
-	for i, b := range c.Brokers {
-		if err := checkHostPort(b); err != nil {
-			errs = append(errs, fieldgate.FieldErrorf("brokers["+strconv.Itoa(i)+"]", "%q: %v", b, err))
-		}
-	}
+	errs = append(errs, kafkaopt.Conn{Brokers: c.Brokers, TLS: c.TLS, SASL: c.SASL}.Validate())
 	if c.Topic != "" {
-		if err := checkTopic(c.Topic); err != nil {
+		if err := kafkaopt.CheckTopic(c.Topic); err != nil {
 			errs = append(errs, fieldgate.FieldErrorf("topic", "%q: %v", c.Topic, err))
 		}
 	}
@@ -104,39 +96,35 @@ func (c Config) Validate() error {
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		errs = append(errs, fieldgate.FieldErrorf("min_backoff", "%s is above max_backoff %s", c.MinBackoff, c.MaxBackoff))
 	}
-	if err := c.TLS.Validate(); err != nil {
-		errs = append(errs, fieldgate.WithField("tls", err))
-	}
-	errs = append(errs, fieldgate.WithField("sasl", c.SASL.Validate(c.TLS.On())))
 	return errors.Join(errs...)
 }
 
-func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return err
+// WithDefaults returns c with every zero field set to its default: the constants above, and the client id
+// "fieldgate-gateway-<gatewayID>". It is what New runs with, and applying it twice changes nothing.
+func (c Config) WithDefaults(gatewayID string) Config {
+	if c.Topic == "" {
+		c.Topic = DefaultTopic
 	}
-	if host == "" {
-		return errors.New("missing host")
+	if c.ClientID == "" {
+		c.ClientID = "fieldgate-gateway-" + gatewayID
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return errors.New("port must be a number from 1 to 65535")
+	if c.Compression == "" {
+		c.Compression = DefaultCompression
 	}
-	return nil
-}
-
-// checkTopic applies Kafka's rule for topic names.
-func checkTopic(t string) error {
-	if t == "." || t == ".." {
-		return errors.New(`"." and ".." are not topic names`)
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if len(t) > 249 {
-		return errors.New("longer than 249 characters")
+	if c.BatchSize == 0 {
+		c.BatchSize = DefaultBatchSize
 	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return errors.New("only ASCII letters, digits, '.', '_' and '-' are allowed")
-		}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = DefaultProduceTimeout
 	}
-	return nil
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+	}
+	return c
 }

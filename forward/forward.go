@@ -33,12 +33,9 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
+	"github.com/fieldgate/fieldgate/internal/kafkaopt"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
-	"github.com/twmb/franz-go/plugin/kslog"
 )
 
 // Log is the durable FIFO the forwarder drains.
@@ -122,8 +119,9 @@ type Forwarder struct {
 }
 
 // New checks cfg, applies the defaults and returns a Forwarder. It does no I/O: TLS files are read and brokers
-// are dialed by Run. gatewayID names this gateway in every record's header and in the default client id.
-func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
+// are dialed by Run. gatewayID names this gateway in every record's header and in the default client id; headers
+// are added to every record after fieldgate-gateway and fieldgate-format.
+func New(cfg Config, gatewayID string, log *slog.Logger, headers ...kgo.RecordHeader) (*Forwarder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -133,45 +131,25 @@ func New(cfg Config, gatewayID string, log *slog.Logger) (*Forwarder, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	if cfg.Topic == "" {
-		cfg.Topic = DefaultTopic
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "fieldgate-gateway-" + gatewayID
-	}
-	if cfg.Compression == "" {
-		cfg.Compression = DefaultCompression
-	}
-	if cfg.MaxMessageBytes == 0 {
-		cfg.MaxMessageBytes = DefaultMaxMessageBytes
-	}
-	if cfg.BatchSize == 0 {
-		cfg.BatchSize = DefaultBatchSize
-	}
-	if cfg.ProduceTimeout == 0 {
-		cfg.ProduceTimeout = DefaultProduceTimeout
-	}
-	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = DefaultMinBackoff
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
-	}
-	return &Forwarder{
+	cfg = cfg.WithDefaults(gatewayID)
+	f := &Forwarder{
 		cfg:       cfg,
 		gatewayID: gatewayID,
 		log:       log.With("component", "forward", "topic", cfg.Topic),
 		// The client's own messages from Warn up: its Info level narrates every flush and metadata refresh; what
 		// matters for delivery the forwarder logs itself.
 		klog: slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "kafka-client"),
-		headers: []kgo.RecordHeader{
+		headers: append([]kgo.RecordHeader{
 			{Key: fieldgate.HeaderGateway, Value: []byte(gatewayID)},
 			{Key: fieldgate.HeaderFormat, Value: []byte(fmt.Sprint(fieldgate.FormatVersion))},
-		},
-		headerBytes: len(fieldgate.HeaderGateway) + len(gatewayID) + len(fieldgate.HeaderFormat) + 1 + 4*5,
-		grace:       2 * time.Second,
-		idlePoll:    time.Second,
-	}, nil
+		}, headers...),
+		grace:    2 * time.Second,
+		idlePoll: time.Second,
+	}
+	for _, h := range f.headers {
+		f.headerBytes += len(h.Key) + len(h.Value) + 2*5 // with their varint lengths
+	}
+	return f, nil
 }
 
 // minLevel passes on only records at or above min.
@@ -202,10 +180,11 @@ var codecs = map[string]kgo.CompressionCodec{
 
 func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 	c := f.cfg
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.ClientID(c.ClientID),
-		kgo.WithLogger(kslog.New(f.klog)),
+	opts, err := kafkaopt.Options(kafkaopt.Conn{Brokers: c.Brokers, ClientID: c.ClientID, TLS: c.TLS, SASL: c.SASL}, f.klog)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts,
 		kgo.WithHooks(connHook{f}),
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
@@ -222,33 +201,10 @@ func (f *Forwarder) clientOpts() ([]kgo.Opt, error) {
 		// A round holds at most BatchSize records and max_message_bytes of them, so the client never reaches these
 		// limits (with manual flushing it would refuse records, not block); they are the guard that keeps memory
 		// bounded if it ever did.
-		kgo.MaxBufferedRecords(2*c.BatchSize + 16),
-		kgo.MaxBufferedBytes(4 * c.MaxMessageBytes),
-	}
-	tlsCfg, err := c.TLS.Build()
-	if err != nil {
-		return nil, err
-	}
-	if tlsCfg != nil {
-		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
-	}
-	if m := saslMechanism(c.SASL); m != nil {
-		opts = append(opts, kgo.SASL(m))
-	}
+		kgo.MaxBufferedRecords(2*c.BatchSize+16),
+		kgo.MaxBufferedBytes(4*c.MaxMessageBytes),
+	)
 	return append(opts, f.extraOpts...), nil
-}
-
-// saslMechanism returns franz-go's mechanism for s, or nil when s sets none.
-func saslMechanism(s fieldgate.SASLConfig) sasl.Mechanism {
-	switch s.Mechanism {
-	case "SCRAM-SHA-256":
-		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()
-	case "SCRAM-SHA-512":
-		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha512Mechanism()
-	case "PLAIN":
-		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
-	}
-	return nil
 }
 
 // entry is one log entry of the current round.

@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 const testTopic = "fg.test"
@@ -618,7 +619,12 @@ func TestSASL(t *testing.T) {
 			f, _ := newTestForwarder(t, cfg)
 			start(t, f, l)
 			waitFor(t, 10*time.Second, "the log to drain", func() bool { return l.len() == 0 })
-			checkLanded(t, landed(t, c, 1, kgo.SASL(saslMechanism(cfg.SASL))), want, true)
+			auth := scram.Auth{User: "gateway", Pass: "s3cret"}
+			m := auth.AsSha256Mechanism()
+			if mech == "SCRAM-SHA-512" {
+				m = auth.AsSha512Mechanism()
+			}
+			checkLanded(t, landed(t, c, 1, kgo.SASL(m)), want, true)
 			if f.Stats().Forwarded != 50 {
 				t.Errorf("stats %+v", f.Stats())
 			}

@@ -1,21 +1,18 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/cratedb"
+	"github.com/fieldgate/fieldgate/internal/kafkaopt"
 	"github.com/fieldgate/fieldgate/internal/logging"
 	"github.com/fieldgate/fieldgate/internal/yamlconf"
 	"github.com/fieldgate/fieldgate/window"
@@ -140,24 +137,11 @@ func (c *Config) Validate() error {
 }
 
 func (k KafkaConfig) validate() error {
-	var errs []error
-	if len(k.Brokers) == 0 {
-		errs = append(errs, fieldgate.FieldErrorf("brokers", "at least one broker is required (host:port)"))
-	}
-	for i, b := range k.Brokers {
-		host, port, err := net.SplitHostPort(b)
-		if err == nil && host == "" {
-			err = errors.New("missing host")
+	errs := []error{kafkaopt.Conn{Brokers: k.Brokers, TLS: k.TLS, SASL: k.SASL}.Validate()}
+	if k.Topic != "" {
+		if err := kafkaopt.CheckTopic(k.Topic); err != nil {
+			errs = append(errs, fieldgate.FieldErrorf("topic", "%q: %v", k.Topic, err))
 		}
-		if p, perr := strconv.Atoi(port); err == nil && (perr != nil || p < 1 || p > 65535) {
-			err = errors.New("port must be a number from 1 to 65535")
-		}
-		if err != nil {
-			errs = append(errs, fieldgate.FieldErrorf(fmt.Sprintf("brokers[%d]", i), "%q: %v", b, err))
-		}
-	}
-	if k.Topic != "" && !validName(k.Topic) {
-		errs = append(errs, fieldgate.FieldErrorf("topic", "%q: only ASCII letters, digits, '.', '_' and '-', at most 249", k.Topic))
 	}
 	if k.Group != "" && len(k.Group) > 255 {
 		errs = append(errs, fieldgate.FieldErrorf("group", "longer than 255 characters"))
@@ -171,28 +155,17 @@ func (k KafkaConfig) validate() error {
 	if k.SessionTimeout != 0 && (k.SessionTimeout < time.Second || k.SessionTimeout > 30*time.Minute) {
 		errs = append(errs, fieldgate.FieldErrorf("session_timeout", "%s is outside 1s to 30m", k.SessionTimeout))
 	}
-	errs = append(errs, fieldgate.WithField("tls", k.TLS.Validate()))
-	errs = append(errs, fieldgate.WithField("sasl", k.SASL.Validate(k.TLS.On())))
 	return errors.Join(errs...)
 }
 
-func validName(t string) bool {
-	if t == "." || t == ".." || len(t) > 249 {
-		return false
+// kafkaOpts returns the client options for the consumer group: the connection (kafkaopt.Options, TLS and SASL
+// included, log as the client's logger), then the group's own settings.
+func (k KafkaConfig) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
+	opts, err := kafkaopt.Options(kafkaopt.Conn{Brokers: k.Brokers, ClientID: k.ClientID, TLS: k.TLS, SASL: k.SASL}, log)
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range t {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// kafkaOpts returns the client options for the consumer group, TLS and SASL included.
-func (k KafkaConfig) kafkaOpts() ([]kgo.Opt, error) {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(k.Brokers...),
-		kgo.ClientID(k.ClientID),
+	return append(opts,
 		kgo.ConsumerGroup(k.Group),
 		kgo.ConsumeTopics(k.Topic),
 		kgo.DisableAutoCommit(),
@@ -203,33 +176,8 @@ func (k KafkaConfig) kafkaOpts() ([]kgo.Opt, error) {
 		// Three heartbeats per session timeout, as Kafka recommends (kgo's default, 3s, assumes 45s).
 		kgo.HeartbeatInterval(min(3*time.Second, k.SessionTimeout/3)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(500 * time.Millisecond),
-	}
-	tc, err := k.TLS.Build()
-	if err != nil {
-		return nil, err
-	}
-	if tc != nil {
-		dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: tc}
-		opts = append(opts, kgo.Dialer(dialer.DialContext))
-	}
-	if m := saslMechanism(k.SASL); m != nil {
-		opts = append(opts, kgo.SASL(m))
-	}
-	return opts, nil
-}
-
-// saslMechanism returns franz-go's mechanism for s, or nil when s sets none.
-func saslMechanism(s fieldgate.SASLConfig) sasl.Mechanism {
-	switch s.Mechanism {
-	case "SCRAM-SHA-256":
-		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha256Mechanism()
-	case "SCRAM-SHA-512":
-		return scram.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsSha512Mechanism()
-	case "PLAIN":
-		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
-	}
-	return nil
+		kgo.FetchMaxWait(500*time.Millisecond),
+	), nil
 }
 
 // loadConfig reads, substitutes, decodes and validates the file at path, with defaults applied. Any problem comes

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/fieldgate/fieldgate/cratedb"
 	"github.com/fieldgate/fieldgate/internal/logging"
@@ -237,12 +236,11 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) e
 	if testHook != nil {
 		testHook(l)
 	}
-	opts, err := cfg.Kafka.kafkaOpts()
+	opts, err := cfg.Kafka.kafkaOpts(log.With("component", "kafka"))
 	if err != nil {
 		return err
 	}
 	opts = append(opts, l.clientOpts()...)
-	opts = append(opts, kgo.WithLogger(kslog.New(log.With("component", "kafka"))))
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)

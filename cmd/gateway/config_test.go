@@ -48,21 +48,26 @@ func TestBadConfigs(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout of a refused config: %q", out)
 			}
-			golden := strings.TrimSuffix(f, ".yaml") + ".err"
-			if *update {
-				if err := os.WriteFile(golden, []byte(errOut), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if errOut != string(want) {
-				t.Errorf("stderr:\n%s\nwant (%s):\n%s", errOut, golden, want)
-			}
+			checkGolden(t, strings.TrimSuffix(f, ".yaml")+".err", errOut)
 		})
+	}
+}
+
+// checkGolden compares what a refused configuration printed with its golden file (-update writes it).
+func checkGolden(t *testing.T, golden, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("stderr:\n%s\nwant (%s):\n%s", got, golden, want)
 	}
 }
 
@@ -125,11 +130,11 @@ func TestExampleConfigs(t *testing.T) {
 			if !strings.Contains(out, "configuration ok") {
 				t.Errorf("validate output:\n%s", out)
 			}
-			cfg, _, err := loadConfig(path)
+			l, err := loadPath(path, "", false)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s := fmt.Sprintf("%+v %#v", cfg, cfg); strings.Contains(s, "s3cr3t") {
+			if s := fmt.Sprintf("%+v %#v", l.cfg, l.cfg); strings.Contains(s, "s3cr3t") {
 				t.Errorf("printing the loaded config shows a secret")
 			}
 		})
@@ -183,7 +188,7 @@ func TestSubstitutedValueNotEchoed(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := loadConfig(path)
+	_, err := loadPath(path, "", false)
 	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), ":4: kafka.batch_size: the substituted value is a string, want a whole number") {
 		t.Errorf("got %v", err)
 	}
@@ -241,16 +246,12 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("gateway_id: ${X}\nkafka: {brokers: [\"${file:}\"]}\n"))
 	f.Add([]byte("mqtt:\n  - <<: {name: x}\n    broker: ${UNSET_FUZZ}\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, idx, err := parseConfig("fuzz.yaml", raw)
-		if err == nil && (cfg == nil || idx == nil) {
-			t.Fatal("nil config without an error")
+		l, err := load([]sourceFile{{Path: "fuzz.yaml", Data: string(raw)}}, false)
+		if err == nil && (l == nil || l.hash == "") {
+			t.Fatal("no configuration without an error")
 		}
 		if err != nil && !strings.HasPrefix(err.Error(), "fuzz.yaml") {
 			t.Fatalf("error does not name the file: %v", err)
-		}
-		if err == nil {
-			cfg.applyDefaults()
-			_ = idx.Locate("fuzz.yaml", cfg.Validate())
 		}
 	})
 }
@@ -290,5 +291,29 @@ func TestCommissioningCLI(t *testing.T) {
 		if code != tc.code || !strings.Contains(out.String()+errOut.String(), tc.out) {
 			t.Errorf("gateway %v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String()+errOut.String(), tc.code, tc.out)
 		}
+	}
+}
+
+// A configuration with drop-ins: every file's problems are reported with its own name and line and the path as
+// written in it, in file order; a top-level key set in two files is refused naming both; files that are not
+// *.yaml are not read. testdata/dropins/<case>/{gateway.yaml,conf.d/}, and want.err for a bad case.
+func TestDropIns(t *testing.T) {
+	dirs, _ := filepath.Glob("testdata/dropins/*")
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			code, out, errOut := validateFile(t, filepath.Join(dir, "gateway.yaml"))
+			golden := filepath.Join(dir, "want.err")
+			if filepath.Base(dir) == "good" {
+				if code != exitOK || !strings.Contains(out, "drop-in     "+filepath.Join(dir, "conf.d", "20-line2.yaml")) ||
+					!strings.Contains(out, "inputs      3") || !strings.Contains(out, "modbus line2") {
+					t.Errorf("exit %d\n%s%s", code, out, errOut)
+				}
+				return
+			}
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d\n%s", code, exitUsage, out)
+			}
+			checkGolden(t, golden, errOut)
+		})
 	}
 }

@@ -458,7 +458,7 @@ func TestProcessLifecycle(t *testing.T) {
 		t.Errorf("SIGTERM: exit %d after %s, want 0 within 5s", code, took)
 	}
 
-	out, err = testutil.TargetCommand(gatewayBinary(t), "run", "-config", "testdata/bad/bad_qos.yaml").CombinedOutput()
+	out, err = testutil.TargetCommand(gatewayBinary(t), "run", "-strict", "-config", "testdata/bad/bad_qos.yaml").CombinedOutput()
 	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "testdata/bad/bad_qos.yaml:10: mqtt[0].subscriptions[1].qos: 3: want 0, 1 or 2") {
 		t.Errorf("bad config: exit %d, output:\n%s", code, out)
 	}

@@ -396,6 +396,7 @@ type landed struct {
 	offset    int64
 	r         fieldgate.Reading
 	gateway   string
+	config    string // the fieldgate-config header
 }
 
 // consumeUntil reads the topic from the start until done(records so far) is true or timeout passes.
@@ -428,8 +429,11 @@ func consumeUntil(t *testing.T, kafkaAddr string, timeout time.Duration, done fu
 			}
 			l := landed{partition: rec.Partition, offset: rec.Offset, r: r}
 			for _, h := range rec.Headers {
-				if h.Key == fieldgate.HeaderGateway {
+				switch h.Key {
+				case fieldgate.HeaderGateway:
 					l.gateway = string(h.Value)
+				case fieldgate.HeaderConfig:
+					l.config = string(h.Value)
 				}
 			}
 			out = append(out, l)

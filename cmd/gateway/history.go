@@ -1,92 +1,152 @@
 package main
 
+// The last good configurations: every applied configuration is kept in <state_dir>/configs as the files it was
+// read from (references such as ${KAFKA_PASSWORD} as written, not their values), so that a gateway whose file is
+// invalid at start can start on the newest that still loads.
+
 import (
-	"context"
-	"sync"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/fieldgate/fieldgate/buffer"
+	"gopkg.in/yaml.v3"
 )
 
-// history samples the buffer's write counters every historyEvery for the last historyKeep, so that /api/status
-// can say what the buffer costs the flash at the current rate (bytes written per day), which the counters alone
-// (totals since start) do not.
-type history struct {
-	mu      sync.Mutex
-	samples []bufSample // oldest first, at most historyKeep/historyEvery+1
+// snapshot is one applied configuration, one JSON file.
+type snapshot struct {
+	Hash      string       `json:"hash"`
+	AppliedAt time.Time    `json:"applied_at"`
+	Files     []sourceFile `json:"files"`
 }
 
-type bufSample struct {
-	at              time.Time
-	written         int64
-	commits, fsyncs uint64
-}
+func historyDir(stateDir string) string { return filepath.Join(stateDir, "configs") }
 
-const (
-	historyEvery = 10 * time.Second
-	historyKeep  = time.Hour
-	// rateWindow is how far back the rates of /api/status look.
-	rateWindow = 10 * time.Minute
-)
-
-func sampleOf(st buffer.Stats, at time.Time) bufSample {
-	return bufSample{at: at, written: st.DiskWrittenBytes, commits: st.Commits, fsyncs: st.Fsyncs}
-}
-
-// run samples buf until ctx ends.
-func (h *history) run(ctx context.Context, buf *buffer.Buffer) {
-	t := time.NewTicker(historyEvery)
-	defer t.Stop()
-	h.add(sampleOf(buf.Stats(), time.Now()))
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			h.add(sampleOf(buf.Stats(), now))
+// saveSnapshot keeps l as applied at `at` in dir, then deletes all but the newest keep. A configuration equal to
+// the newest kept (a restart on the same files) is not written again. The file is written and synced under a
+// temporary name, then renamed, so a crash leaves no half-written snapshot.
+func saveSnapshot(dir string, keep int, l *loaded, at time.Time) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	names, err := snapshotNames(dir)
+	if err != nil {
+		return err
+	}
+	if len(names) > 0 && strings.HasSuffix(names[0], "-"+l.hash[:16]+".json") {
+		return nil
+	}
+	data, err := json.MarshalIndent(snapshot{Hash: l.hash, AppliedAt: at.UTC(), Files: l.files}, "", "  ")
+	if err != nil {
+		return err
+	}
+	name := at.UTC().Format("20060102T150405.000000000Z") + "-" + l.hash[:16] + ".json"
+	tmp, err := os.CreateTemp(dir, ".snapshot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	names = append([]string{name}, names...)
+	for _, old := range names[min(keep, len(names)):] {
+		if err := os.Remove(filepath.Join(dir, old)); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-func (h *history) add(s bufSample) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.samples = append(h.samples, s)
-	if n := len(h.samples) - int(historyKeep/historyEvery) - 1; n > 0 {
-		h.samples = append(h.samples[:0], h.samples[n:]...)
+// snapshotNames lists the snapshots of dir, newest first.
+func snapshotNames(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
-}
-
-// bufferRates are the buffer's costs over the last rateWindow (or since start, if shorter).
-type bufferRates struct {
-	DiskWrittenBytesPerDay float64 `json:"disk_written_bytes_per_day"` // at the current rate: size the flash by it
-	CommitsPerSecond       float64 `json:"commits_per_second"`
-	FsyncsPerSecond        float64 `json:"fsyncs_per_second"`
-	OverSeconds            float64 `json:"over_seconds"` // the time the rates are measured over
-}
-
-// rates compares cur with the oldest sample within rateWindow.
-func (h *history) rates(cur bufSample) bufferRates {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var from *bufSample
-	for i := range h.samples {
-		if cur.at.Sub(h.samples[i].at) <= rateWindow {
-			from = &h.samples[i]
-			break
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if n := e.Name(); e.Type().IsRegular() && strings.HasSuffix(n, ".json") && !strings.HasPrefix(n, ".") {
+			names = append(names, n)
 		}
 	}
-	if from == nil {
-		return bufferRates{}
-	}
-	secs := cur.at.Sub(from.at).Seconds()
-	if secs <= 0 {
-		return bufferRates{}
-	}
-	return bufferRates{
-		DiskWrittenBytesPerDay: float64(cur.written-from.written) / secs * 86400,
-		CommitsPerSecond:       float64(cur.commits-from.commits) / secs,
-		FsyncsPerSecond:        float64(cur.fsyncs-from.fsyncs) / secs,
-		OverSeconds:            secs,
-	}
+	slices.Reverse(names) // the names start with the time applied
+	return names, nil
 }
+
+// loadLastGood loads the newest snapshot of stateDir that loads now (with today's environment and files: a
+// snapshot holds references, not secrets), and returns it with its file. Each one that does not load is skipped
+// with the reason in the returned error, should none load.
+func loadLastGood(stateDir string) (*loaded, string, time.Time, error) {
+	dir := historyDir(stateDir)
+	names, err := snapshotNames(dir)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	if len(names) == 0 {
+		return nil, "", time.Time{}, fmt.Errorf("no configuration was ever applied with state dir %s (none kept in %s)", stateDir, dir)
+	}
+	var errs []error
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		var s snapshot
+		data, err := os.ReadFile(p)
+		if err == nil {
+			err = json.Unmarshal(data, &s)
+		}
+		if err == nil && len(s.Files) == 0 {
+			err = errors.New("no files")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, err))
+			continue
+		}
+		l, err := load(s.Files, false)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s does not load now: %w", p, err))
+			continue
+		}
+		return l, p, s.AppliedAt, nil
+	}
+	return nil, "", time.Time{}, errors.Join(errs...)
+}
+
+// guessStateDir finds the state dir of a configuration that does not load: the state_dir its files set (read as
+// YAML, or, when a file is not even that, from its top-level state_dir line), else the default.
+func guessStateDir(files []sourceFile) string {
+	for _, f := range files {
+		var c struct {
+			StateDir string `yaml:"state_dir"`
+		}
+		if yaml.Unmarshal([]byte(f.Data), &c) != nil {
+			if m := stateDirLine.FindStringSubmatch(f.Data); m != nil {
+				c.StateDir = strings.Trim(m[1], `"'`)
+			}
+		}
+		if c.StateDir != "" && !strings.Contains(c.StateDir, "${") {
+			return c.StateDir
+		}
+	}
+	return defaultStateDir
+}
+
+var stateDirLine = regexp.MustCompile(`(?m)^state_dir:[ \t]*("[^"]*"|'[^']*'|[^#\s]+)`)

@@ -20,12 +20,13 @@ import (
 //	/healthz     200 while the process serves HTTP: for a liveness probe or a watchdog
 //	/readyz      200 "ready" when the gateway is collecting, else 503 with the reasons, one per line:
 //	             the buffer is unhealthy (disk full, write errors: readings cannot be committed, so inputs stop
-//	             acknowledging), or no input is connected (every input failed or lost its connection; an
-//	             MQTT input counts once the broker has confirmed its subscriptions).
+//	             acknowledging), no input is connected (every input failed or lost its connection; an
+//	             MQTT input counts once the broker has confirmed its subscriptions), or the gateway runs on a
+//	             last good configuration because its files were invalid at start.
 //	             Kafka being unreachable does not make the gateway unready: that is what the buffer is for;
 //	             watch fieldgate_buffer_oldest_age_seconds for it.
-//	/api/status  JSON: gateway, readiness, sources (state, counters, own stats), devices (last reading time),
-//	             buffer, kafka
+//	/api/status  JSON: gateway, readiness, config (hash, applied at, files, last reload), sources (state,
+//	             counters, own stats), devices (last reading time), buffer, kafka
 func (g *gateway) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -57,7 +58,7 @@ func (g *gateway) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("fieldgate gateway " + g.cfg.GatewayID + "\n/metrics\n/healthz\n/readyz\n/api/status\n"))
+		_, _ = w.Write([]byte("fieldgate gateway " + g.config().GatewayID + "\n/metrics\n/healthz\n/readyz\n/api/status\n"))
 	})
 	return mux
 }
@@ -69,16 +70,14 @@ func (g *gateway) notReady() []string {
 		reasons = append(reasons, "buffer unhealthy: "+st.LastError)
 	}
 	up := false
-	for _, in := range g.inputs {
-		if in.getState() != "running" {
-			continue
-		}
-		if c, known := in.connected(); c || !known {
-			up = true
-		}
+	for _, in := range g.inputsSnapshot() {
+		up = up || in.connected()
 	}
 	if !up {
 		reasons = append(reasons, "no input is connected")
+	}
+	if fb := g.running.Load().fallback; fb != "" {
+		reasons = append(reasons, fb)
 	}
 	return reasons
 }
@@ -108,6 +107,7 @@ type statusDoc struct {
 	UptimeSeconds    float64        `json:"uptime_seconds"`
 	Ready            bool           `json:"ready"`
 	NotReady         []string       `json:"not_ready,omitempty"`
+	Config           configStatus   `json:"config"`
 	Sources          []sourceStatus `json:"sources"`
 	Devices          []deviceStatus `json:"devices"`
 	DevicesUntracked uint64         `json:"devices_untracked_readings,omitempty"`
@@ -115,42 +115,68 @@ type statusDoc struct {
 	Kafka            any            `json:"kafka"`
 }
 
+// configStatus is what runs, and what the last reload did.
+type configStatus struct {
+	Hash      string    `json:"hash"`
+	AppliedAt time.Time `json:"applied_at"`
+	Files     []string  `json:"files"`
+	// Fallback says why the gateway runs on a last good configuration rather than its files; empty when it does not.
+	Fallback   string        `json:"fallback,omitempty"`
+	LastReload *reloadResult `json:"last_reload,omitempty"`
+	Reloads    struct {
+		Applied   uint64 `json:"applied"`
+		Unchanged uint64 `json:"unchanged"`
+		Refused   uint64 `json:"refused"`
+		Failed    uint64 `json:"failed"`
+	} `json:"reloads"`
+}
+
+func (g *gateway) configStatus() configStatus {
+	rs := g.running.Load()
+	c := configStatus{Hash: rs.loaded.hash, AppliedAt: rs.appliedAt, Fallback: rs.fallback, LastReload: g.lastLoad.Load()}
+	for _, f := range rs.loaded.files {
+		c.Files = append(c.Files, f.Path)
+	}
+	c.Reloads.Applied, c.Reloads.Unchanged = g.reloads.applied.Load(), g.reloads.unchanged.Load()
+	c.Reloads.Refused, c.Reloads.Failed = g.reloads.refused.Load(), g.reloads.failed.Load()
+	return c
+}
+
 func (g *gateway) status() statusDoc {
 	now := time.Now()
 	reasons := g.notReady()
 	d := statusDoc{
-		GatewayID: g.cfg.GatewayID, Version: g.build.Version, Commit: g.build.Commit, GoVersion: g.build.GoVersion,
+		GatewayID: g.config().GatewayID, Config: g.configStatus(), Version: g.build.Version, Commit: g.build.Commit, GoVersion: g.build.GoVersion,
 		Started: g.started, UptimeSeconds: now.Sub(g.started).Seconds(),
 		Ready: len(reasons) == 0, NotReady: reasons,
 		Devices:          g.devices.snapshot(),
 		DevicesUntracked: g.devices.untracked.Load(),
 	}
 	sort.Slice(d.Devices, func(i, j int) bool { return d.Devices[i].Device < d.Devices[j].Device })
-	for _, in := range g.inputs {
+	for _, in := range g.inputsSnapshot() {
 		in.settle()
 		s := sourceStatus{
 			Name: in.name, Type: in.kind, State: in.getState(), LastError: in.getLastError(),
 			Readings: in.readings.Load(), Emits: in.batches.Load(), EmitErrors: in.emitErrors.Load(),
 			DeadLetters: in.deadLetters.Load(), ImplausibleTimes: in.implausible.Load(),
 		}
-		if c, known := in.connected(); known {
-			s.Connected = &c
-		}
+		c := in.connected()
+		s.Connected = &c
 		if ns := in.lastReading.Load(); ns != 0 {
 			s.LastReading = time.Unix(0, ns)
 		}
-		if in.stats != nil {
-			s.Stats = snakeCase(in.stats())
+		if st := in.stats(); st != nil {
+			s.Stats = snakeCase(st)
 		}
 		d.Sources = append(d.Sources, s)
 	}
 	bs := g.buf.Stats()
 	buf := snakeCase(bs).(map[string]any)
-	buf["path"] = g.cfg.Buffer.Path
+	buf["path"] = g.config().Buffer.Path
 	buf["oldest_age_seconds"] = ageSeconds(now, bs.OldestAppended)
-	buf["rates"] = g.history.rates(sampleOf(bs, now))
+	buf["rates"] = g.rates.rates(sampleOf(bs, now))
 	d.Buffer = buf
-	d.Kafka = snakeCase(g.fwd.Stats())
+	d.Kafka = snakeCase(g.kafkaStats())
 	return d
 }
 

@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fieldgate/fieldgate"
-	"github.com/fieldgate/fieldgate/buffer"
 )
 
 // `validate -v` prints every input, with the Modbus read plan.
@@ -44,25 +41,7 @@ func TestValidateVerbose(t *testing.T) {
 // The HTTP endpoints with every kind of input configured (none connected): /metrics gathers without error (no
 // duplicate or inconsistent metrics), /readyz is 503 naming the reason, /api/status lists sources and devices.
 func TestHTTPEndpoints(t *testing.T) {
-	cfg, _, err := loadConfig("testdata/good/all_inputs.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Buffer.Path = filepath.Join(t.TempDir(), "buffer.db")
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.started = time.Now()
-	buf, err := buffer.Open(cfg.Buffer, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	g.buf = buf
-	for _, in := range g.inputs {
-		in.state.Store("running")
-	}
+	g := testGateway(t, "testdata/good/all_inputs.yaml")
 	now := time.Now()
 	rs := []fieldgate.Reading{
 		{Device: "L1/press", Metric: "p", Value: fieldgate.Float(1.5), GatewayTime: now},
@@ -143,39 +122,28 @@ func TestSnakeName(t *testing.T) {
 	}
 }
 
-// An input that fails for good is marked failed and the others keep running; when every input has failed, run
-// returns an error (exit code 1, so that a service manager restarts the gateway).
+// An input that fails for good is marked failed and the others keep running; when every input has failed, the
+// gateway is told to stop (exit code 1, so that a service manager restarts it).
 func TestInputFailure(t *testing.T) {
-	cfg, _, err := loadConfig("testdata/good/all_inputs.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Buffer.Path = filepath.Join(t.TempDir(), "buffer.db")
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := testGateway(t, "testdata/good/all_inputs.yaml")
 	release := make(chan struct{})
 	for i, in := range g.inputs {
-		switch i {
-		case 0:
-			in.run = func(ctx context.Context, sink fieldgate.Sink) error {
-				return errors.New("device refused the configuration")
-			}
-		default:
-			in.run = func(ctx context.Context, sink fieldgate.Sink) error {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-release:
-					return errors.New("gone too")
-				}
+		run := func(ctx context.Context, sink fieldgate.Sink) error {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-release:
+				return errors.New("gone too")
 			}
 		}
+		if i == 0 {
+			run = func(ctx context.Context, sink fieldgate.Sink) error {
+				return errors.New("device refused the configuration")
+			}
+		}
+		it := in.cur.Load()
+		in.start(t.Context(), it.cfg, &source{Source: runFunc(run), stats: it.src.stats, connected: it.src.connected})
 	}
-	done := make(chan error, 1)
-	go func() { done <- g.run(context.Background(), func() {}) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for g.inputs[0].getState() != "failed" {
 		if time.Now().After(deadline) {
@@ -190,20 +158,25 @@ func TestInputFailure(t *testing.T) {
 		t.Errorf("last error %q", e)
 	}
 	select {
-	case err := <-done:
-		t.Fatalf("run returned %v with inputs still running", err)
+	case err := <-g.fatal:
+		t.Fatalf("the gateway stops (%v) with inputs still running", err)
 	case <-time.After(200 * time.Millisecond):
 	}
 	close(release)
 	select {
-	case err := <-done:
+	case err := <-g.fatal:
 		if err == nil || !strings.Contains(err.Error(), "every input has failed") {
-			t.Errorf("run returned %v", err)
+			t.Errorf("the gateway stops with %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after every input failed")
+		t.Fatal("the gateway does not stop after every input failed")
 	}
 }
+
+// runFunc is a fieldgate.Source made of its Run.
+type runFunc func(ctx context.Context, sink fieldgate.Sink) error
+
+func (f runFunc) Run(ctx context.Context, sink fieldgate.Sink) error { return f(ctx, sink) }
 
 // BenchmarkDeviceTracker: the per-reading cost the emit wrapper adds to every commit (device table for
 // /api/status), for a batch of 64 readings over 10 devices.
@@ -223,7 +196,7 @@ func BenchmarkDeviceTracker(b *testing.B) {
 
 // TestHistoryRates: the rates of /api/status are taken over the last ten minutes of samples, not since start.
 func TestHistoryRates(t *testing.T) {
-	var h history
+	var h bufferHistory
 	t0 := time.Now()
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
 	// A burst in the first minutes, then a steady 1 MB and 10 commits (20 fsyncs) a minute.
@@ -236,7 +209,7 @@ func TestHistoryRates(t *testing.T) {
 	if r.OverSeconds != 600 || r.DiskWrittenBytesPerDay != 1e6*60*24 || r.CommitsPerSecond != 10.0/60 || r.FsyncsPerSecond != 20.0/60 {
 		t.Errorf("rates %+v; want 1 MB a minute (1.44 GB a day), 10 commits and 20 fsyncs a minute, over the last 600 s", r)
 	}
-	if r := (&history{}).rates(bufSample{at: t0}); r != (bufferRates{}) {
+	if r := (&bufferHistory{}).rates(bufSample{at: t0}); r != (bufferRates{}) {
 		t.Errorf("rates without samples = %+v, want zero", r)
 	}
 }

@@ -13,6 +13,11 @@ import (
 // Metrics (all prefixed fieldgate_):
 //
 //	build_info{version,commit,go_version,gateway_id}          1
+//	config_info{hash}                                         1: the SHA-256 of the effective configuration running
+//	config_applied_timestamp_seconds                          when it was applied
+//	config_reloads_total{result}                              reloads: applied, unchanged, refused, failed
+//	config_last_reload_successful                             0 after a refused or failed reload, until one succeeds
+//	config_fallback                                           1 while running on a last good configuration (files invalid at start)
 //	input_up{input,type}                                      1 running, 0 failed or stopped
 //	input_connected{input,type}                               1 connected to its broker/device/server
 //	input_readings_total{input,type}                          readings committed to the buffer
@@ -80,15 +85,16 @@ func b2f(b bool) float64 {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	g, e, now := c.g, emitter{ch}, time.Now()
+	rs := g.running.Load()
+	cfg := rs.loaded.cfg
 	e.gauge("build_info", "Version of the running gateway; always 1.", 1,
-		"version", g.build.Version, "commit", g.build.Commit, "go_version", g.build.GoVersion, "gateway_id", g.cfg.GatewayID)
+		"version", g.build.Version, "commit", g.build.Commit, "go_version", g.build.GoVersion, "gateway_id", cfg.GatewayID)
+	configMetrics(e, g, rs)
 
-	for _, in := range g.inputs {
+	for _, in := range g.inputsSnapshot() {
 		l := []string{"input", in.name, "type", in.kind}
 		e.gauge("input_up", "1 while the input runs; 0 once it failed for good or stopped.", b2f(in.getState() == "running"), l...)
-		if conn, known := in.connected(); known {
-			e.gauge("input_connected", "1 while the input is connected to its broker, device or server.", b2f(conn), l...)
-		}
+		e.gauge("input_connected", "1 while the input is connected to its broker, device or server.", b2f(in.connected()), l...)
 		in.settle()
 		e.counter("input_readings_total", "Readings of the input committed to the buffer.", in.readings.Load(), l...)
 		e.counter("input_emits_total", "Buffer commits that carried readings of the input (each one shared by every input).", in.batches.Load(), l...)
@@ -99,8 +105,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if ns := in.lastReading.Load(); ns != 0 {
 			e.gauge("input_last_reading_timestamp_seconds", "Unix time of the input's last reading.", float64(ns)/1e9, l...)
 		}
-		if in.stats != nil {
-			inputMetrics(e, in, l)
+		if st := in.stats(); st != nil {
+			inputMetrics(e, st, l)
 		}
 	}
 
@@ -108,7 +114,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	e.gauge("buffer_entries", "Readings in the buffer, not yet acknowledged by Kafka.", float64(bs.Entries))
 	e.gauge("buffer_bytes", "Bytes of the readings in the buffer (what max_bytes caps).", float64(bs.Bytes))
 	e.gauge("buffer_file_bytes", "Size of the buffer file.", float64(bs.FileBytes))
-	e.gauge("buffer_max_bytes", "The buffer's cap, max_bytes.", float64(maxBytes(g.cfg)))
+	e.gauge("buffer_max_bytes", "The buffer's cap, max_bytes.", float64(cfg.Buffer.MaxBytes))
 	e.gauge("buffer_oldest_age_seconds", "Age of the oldest reading not yet acknowledged by Kafka; 0 when empty.", ageSeconds(now, bs.OldestAppended))
 	e.counter("buffer_appended_total", "Readings committed to the buffer.", bs.Appended)
 	e.counter("buffer_acked_total", "Readings acknowledged by Kafka and deleted from the buffer.", bs.Acked)
@@ -135,4 +141,21 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	n := len(g.devices.devices)
 	g.devices.mu.Unlock()
 	e.gauge("devices_tracked", "Devices listed with their last reading time in /api/status.", float64(n))
+}
+
+func configMetrics(e emitter, g *gateway, rs *runState) {
+	e.gauge("config_info", "The SHA-256 of the effective configuration running (also in /api/status, the log and the fieldgate-config header of every record); always 1.",
+		1, "hash", rs.loaded.hash)
+	e.gauge("config_applied_timestamp_seconds", "Unix time the running configuration was applied.", float64(rs.appliedAt.UnixNano())/1e9)
+	for result, n := range map[string]uint64{resultApplied: g.reloads.applied.Load(), resultUnchanged: g.reloads.unchanged.Load(),
+		resultRefused: g.reloads.refused.Load(), resultFailed: g.reloads.failed.Load()} {
+		e.counter("config_reloads_total", "Configuration reloads by result: applied, unchanged (same hash), refused (invalid, or needs a restart), failed (files unreadable, HTTP address busy). Refused and failed change nothing.",
+			n, "result", result)
+	}
+	ok := true
+	if last := g.lastLoad.Load(); last != nil {
+		ok = last.Result == resultApplied || last.Result == resultUnchanged
+	}
+	e.gauge("config_last_reload_successful", "0 after a reload was refused or failed (the running configuration stayed), 1 once one succeeds.", b2f(ok))
+	e.gauge("config_fallback", "1 while the gateway runs on a last good configuration because its files were invalid at start (see /readyz).", b2f(rs.fallback != ""))
 }

@@ -152,13 +152,15 @@ func opcuaTrustCmd(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// opcuaInputFromConfig loads a gateway config (with its substitutions and checks) and returns one opcua input.
+// opcuaInputFromConfig loads a gateway config (with its drop-ins, substitutions and checks) and returns one opcua
+// input.
 func opcuaInputFromConfig(path, name string, stderr io.Writer) (opcua.Config, int) {
-	cfg, _, err := loadConfig(path)
+	l, err := loadPath(path, defaultConfDir(path), false)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return opcua.Config{}, exitUsage
 	}
+	cfg := l.cfg
 	var names []string
 	for _, oc := range cfg.OPCUA {
 		if oc.Name == name || (name == "" && len(cfg.OPCUA) == 1) {

@@ -75,7 +75,7 @@ func (h *hostileServer) tick(t *testing.T, d time.Duration) {
 // memoryMax reads MemoryMax from the systemd unit of deploy/arm64, in bytes.
 func memoryMax(t *testing.T) int64 {
 	t.Helper()
-	b, err := os.ReadFile("../../deploy/arm64/fieldgate-gateway.service")
+	b, err := os.ReadFile("../../deploy/fieldgate-gateway.service")
 	if err != nil {
 		t.Fatal(err)
 	}

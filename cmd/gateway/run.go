@@ -11,259 +11,131 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
 	"github.com/fieldgate/fieldgate/internal/logging"
-	"github.com/fieldgate/fieldgate/protocols/modbus"
-	"github.com/fieldgate/fieldgate/protocols/mqtt"
-	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
-// stopTimeout bounds shutdown after SIGINT/SIGTERM. Nothing committed is at risk if it runs out (the buffer is
-// durable after every commit), so the gateway then exits with code 1 rather than hang a service manager.
+// stopTimeout bounds shutdown after SIGINT/SIGTERM, and how long a reload waits for an input it stops. Nothing
+// committed is at risk if it runs out (the buffer is durable after every commit), so the gateway then exits with
+// code 1 rather than hang a service manager.
 const stopTimeout = 15 * time.Second
 
-// gateway is one configured daemon: every component built (New, no I/O) and waiting for run.
+// gateway is the daemon: the buffer, opened once, and what a configuration runs over it (the inputs, the
+// forwarder, the HTTP listener), which apply changes as a difference when the configuration does.
 type gateway struct {
-	cfg     *Config
 	log     *slog.Logger
+	logs    *logging.Switch // nil in tests: the log block is then not applied
 	build   buildInfo
 	started time.Time
+	paths   configPaths
 
-	buf     *buffer.Buffer // set by run before any input or the forwarder starts
-	history history        // the buffer's write counters over the last hour
-	fwd     *forward.Forwarder
-	inputs  []*input
-	modbus  []*modbus.Source // also in inputs; kept for their read plans (validate -v)
+	buf     *buffer.Buffer // opened by run before anything starts
+	rates   bufferHistory  // the buffer's write counters over the last hour
 	devices *deviceTracker
+
+	ctx   context.Context // run's: inputs and the forwarder run under it
+	fatal chan error      // cap 1: what stops the gateway (the forwarder failed, every input failed)
+
+	mu        sync.Mutex // guards inputs, fwd, kafkaBase, srv
+	inputs    []*input   // in configuration order
+	fwd       *forwarderRun
+	kafkaBase forward.Stats // counters of the forwarders replaced
+	srv       *httpServer
+
+	running  atomic.Pointer[runState]
+	reloads  reloadCounters
+	lastLoad atomic.Pointer[reloadResult]
 }
 
-// input is one configured source with the counters the daemon keeps for it. It is the source's fieldgate.Sink:
-// what the source queues goes to the buffer through here, so readings, dead letters and the devices seen are
-// counted the same way for every protocol.
-type input struct {
-	g     *gateway
-	name  string // unique across all inputs
-	kind  string // "mqtt", "modbus", "opcua"
-	field string // its place in the config file, e.g. "mqtt[0]"
-
-	run       func(ctx context.Context, sink fieldgate.Sink) error
-	stats     func() any                // the component's own Stats(), for /api/status
-	connected func() (bool, bool)       // (connected, known); known is false for inputs with no connection state
-	times     fieldgate.SourceTimeBound // checked in Queue; zero (Modbus: no source times) is the default
-
-	// pending is what the input queued whose commit has not been counted yet; it is settled at every Queue and
-	// before the counters are read.
-	pending     *fieldgate.Pending[queued]
-	settleMu    sync.Mutex        // one settle at a time, so lastCommit is counted once
-	lastCommit  *fieldgate.Commit // the last commit counted in batches
-	readings    atomic.Uint64     // committed to the buffer
-	implausible atomic.Uint64     // committed with their source time replaced (outside the bound)
-	timeWarned  atomic.Int64      // unix nanoseconds of the last log line about implausible source times
-	batches     atomic.Uint64     // commits that carried readings of the input
-	emitErrors  atomic.Uint64     // Queue calls refused, or whose commit failed (the input did not acknowledge upstream)
-	deadLetters atomic.Uint64     // dead letters committed
-	lastReading atomic.Int64      // unix nanoseconds of the last reading queued
-	state       atomic.Value      // string: "starting", "running", "failed", "stopped"
-	lastError   atomic.Value      // string
+// configPaths is where the configuration is read from.
+type configPaths struct {
+	file, confdir string
 }
 
-// queued is one Queue call of an input, waiting for its commit to be counted.
-type queued struct {
-	c                           *fieldgate.Commit
-	readings, dead, implausible int
+// runState is the configuration running, and where it came from.
+type runState struct {
+	loaded    *loaded
+	appliedAt time.Time
+	// fallback is set while the gateway runs on a last good configuration because its files were invalid at
+	// start: why, for /readyz and /api/status.
+	fallback string
 }
 
-var _ fieldgate.Sink = (*input)(nil)
+func (g *gateway) config() *Config { return g.running.Load().loaded.cfg }
 
-func newInput(g *gateway, name, kind, field string, times fieldgate.SourceTimeBound) *input {
-	return &input{g: g, name: name, kind: kind, field: field, times: times, pending: fieldgate.NewPending[queued]()}
+func newGateway(log *slog.Logger, paths configPaths) *gateway {
+	return &gateway{log: log, build: getBuildInfo(), devices: newDeviceTracker(maxTrackedDevices), paths: paths,
+		fatal: make(chan error, 1)}
 }
 
-// Queue is the buffer's Queue, counted. Source times outside the input's bound are replaced first
-// (fieldgate.SourceTimeBound.Check), here, so that every input is checked the same way.
-func (in *input) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fieldgate.Commit, error) {
-	rs, implausible := in.checkSourceTimes(rs)
-	c, err := in.g.buf.Queue(rs, dead)
-	if err != nil {
-		in.emitErrors.Add(1)
-		return nil, err
+// fail stops the gateway with err (the first one wins).
+func (g *gateway) fail(err error) {
+	select {
+	case g.fatal <- err:
+	default:
 	}
-	if len(rs) > 0 {
-		in.lastReading.Store(time.Now().UnixNano())
-		in.g.devices.seen(in.name, rs)
-	}
-	in.pending.Add(c, queued{c: c, readings: len(rs), dead: len(dead), implausible: implausible})
-	in.settle()
-	return c, nil
 }
 
-// Flush is the buffer's Flush.
-func (in *input) Flush() { in.g.buf.Flush() }
-
-// settle counts the input's queued work whose commit has finished.
-func (in *input) settle() {
-	in.settleMu.Lock()
-	defer in.settleMu.Unlock()
-	in.pending.Settle(func(q queued, err error) {
-		if err != nil {
-			in.emitErrors.Add(1)
+// inputFailed is called when an input's Run returned while it should run: it is marked failed and the others go
+// on; once no input runs any more, the gateway stops (exit code 1, so that a service manager restarts it).
+func (g *gateway) inputFailed(in *input, err error) {
+	g.log.Error("input failed; it stays stopped until its configuration changes or the gateway restarts", "input", in.kind+":"+in.name, "err", err)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, other := range g.inputs {
+		if other.getState() == "running" {
 			return
 		}
-		in.readings.Add(uint64(q.readings))
-		in.implausible.Add(uint64(q.implausible))
-		in.deadLetters.Add(uint64(q.dead))
-		if q.readings > 0 && q.c != in.lastCommit {
-			in.lastCommit = q.c
-			in.batches.Add(1)
-		}
-	})
-}
-
-// checkSourceTimes returns rs with every implausible source time replaced, and how many were. rs itself is not
-// changed (it is the input's): the first replacement works on a copy. At most one line a minute is logged.
-func (in *input) checkSourceTimes(rs []fieldgate.Reading) ([]fieldgate.Reading, int) {
-	n := 0
-	for i := range rs {
-		r := rs[i]
-		if in.times.Check(&r) {
-			continue
-		}
-		if n == 0 {
-			rs = slices.Clone(rs)
-		}
-		n++
-		if now := time.Now().UnixNano(); now-in.timeWarned.Load() >= int64(time.Minute) {
-			in.timeWarned.Store(now)
-			in.g.log.Warn("source time outside the plausible range; the reading is kept at its gateway time, marked uncertain (logged at most once a minute)",
-				"input", in.kind+":"+in.name, "device", r.Device, "metric", r.Metric, "source_time", rs[i].SourceTime,
-				"gateway_time", r.GatewayTime, "max_past", in.times.MaxPast, "max_future", in.times.MaxFuture)
-		}
-		rs[i] = r
 	}
-	return rs, n
-}
-
-func (in *input) getState() string {
-	s, _ := in.state.Load().(string)
-	return s
-}
-
-func (in *input) getLastError() string {
-	s, _ := in.lastError.Load().(string)
-	return s
-}
-
-// newGateway builds every component from a validated cfg. It does no I/O; its errors are FieldErrors naming the
-// config field of the component that refused.
-func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, build: getBuildInfo(), devices: newDeviceTracker(maxTrackedDevices)}
-	var errs []error
-	fwd, err := forward.New(cfg.Kafka, cfg.GatewayID, log) // it names itself in its log lines
-	if err != nil {
-		errs = append(errs, fieldgate.WithField("kafka", err))
-	}
-	g.fwd = fwd
-	for i, mc := range cfg.MQTT {
-		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i), mc.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound))
-		src, err := mqtt.New(mc, log) // it adds input=mqtt:<name> to its log lines
-		if err != nil {
-			errs = append(errs, fieldgate.WithField(in.field, err))
-			continue
-		}
-		in.run = src.Run
-		in.stats = func() any { return src.Stats() }
-		in.connected = func() (bool, bool) { return mqttConnected(src.Stats()), true }
-		g.inputs = append(g.inputs, in)
-	}
-	for i, mc := range cfg.Modbus {
-		in := newInput(g, mc.Name, "modbus", fmt.Sprintf("modbus[%d]", i), fieldgate.SourceTimeBound{})
-		src, err := modbus.New(mc, log.With("input", "modbus:"+mc.Name))
-		if err != nil {
-			errs = append(errs, fieldgate.WithField(in.field, err))
-			continue
-		}
-		in.run = src.Run
-		in.stats = func() any { return src.Stats() }
-		in.connected = func() (bool, bool) { return src.Stats().Connected, true }
-		g.inputs = append(g.inputs, in)
-		g.modbus = append(g.modbus, src)
-	}
-	for i, oc := range cfg.OPCUA {
-		in := newInput(g, oc.Name, "opcua", fmt.Sprintf("opcua[%d]", i), oc.SourceTime.WithDefaults(opcua.DefaultSourceTimeBound))
-		src, err := opcua.New(oc, log) // it adds input=opcua:<name>
-		if err != nil {
-			errs = append(errs, fieldgate.WithField(in.field, err))
-			continue
-		}
-		in.run = src.Run
-		in.stats = func() any { return src.Stats() }
-		in.connected = func() (bool, bool) { return src.Stats().Connected, true }
-		g.inputs = append(g.inputs, in)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return g, nil
-}
-
-// warnings are valid but unwise settings, logged at start and printed by validate.
-func (g *gateway) warnings() []string {
-	var w []string
-	if host, _, err := net.SplitHostPort(g.cfg.HTTP.Listen); err == nil {
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			w = append(w, fmt.Sprintf("http.listen %s is not a loopback address: /metrics and /api/status are served without authentication to that network", g.cfg.HTTP.Listen))
-		}
-	}
-	if g.cfg.Kafka.TLS.InsecureSkipVerify {
-		w = append(w, "kafka.tls.insecure_skip_verify: the brokers' certificates are not verified")
-	}
-	if !g.cfg.Kafka.TLS.On() && g.cfg.Kafka.SASL.Mechanism != "" {
-		w = append(w, fmt.Sprintf("kafka.sasl %s without TLS: the exchange is protected, the records are not", g.cfg.Kafka.SASL.Mechanism))
-	}
-	for _, mc := range g.cfg.MQTT {
-		w = append(w, mc.Warnings()...)
-	}
-	for _, oc := range g.cfg.OPCUA {
-		if oc.Security.Mode == "None" {
-			w = append(w, fmt.Sprintf("opcua input %q uses security mode None: everything in clear text, any server accepted", oc.Name))
-		}
-	}
-	return w
+	g.fail(errors.New("every input has failed"))
 }
 
 // runCmd is `gateway run`.
-func runCmd(path string, stderr io.Writer) int {
-	cfg, idx, err := loadConfig(path)
+func runCmd(paths configPaths, strict bool, hup <-chan os.Signal, stderr io.Writer) int {
+	files, err := readFiles(paths.file, paths.confdir)
+	var l *loaded
+	if err == nil {
+		l, err = load(files, false)
+	}
+	fallback := ""
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: invalid configuration:\n%v\n", err)
-		return exitUsage
+		if strict {
+			return exitUsage
+		}
+		stateDir := guessStateDir(files)
+		last, snap, at, lerr := loadLastGood(stateDir)
+		if lerr != nil {
+			fmt.Fprintf(stderr, "gateway: no last good configuration to start on instead: %v\n", lerr)
+			return exitUsage
+		}
+		l = last
+		fallback = fmt.Sprintf("running on the last good configuration %s (applied %s, kept in %s): the configuration files are invalid: %s",
+			short(l.hash), at.Format(time.RFC3339), snap, firstLine(err.Error()))
 	}
-	log := logging.New(cfg.Log, stderr)
-	g, err := newGateway(cfg, log)
-	if err != nil {
-		fmt.Fprintf(stderr, "gateway: invalid configuration:\n%v\n", idx.Locate(path, err))
-		return exitUsage
+	logs, log := logging.NewSwitch(l.cfg.Log, stderr)
+	if fallback != "" {
+		log.Error("CONFIGURATION INVALID: "+fallback+"; fix the files (the gateway watches them) or run with -strict to refuse instead",
+			"config", paths.file, "err", err.Error())
 	}
-	for _, w := range g.warnings() {
-		log.Warn(w)
-	}
+	g := newGateway(log, paths)
+	g.logs = logs
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := g.run(ctx, stop); err != nil {
+	if err := g.run(ctx, l, fallback, hup, stop); err != nil {
 		var se startError
 		if errors.As(err, &se) {
-			log.Error("cannot start: "+se.Error(), "config", path)
+			log.Error("cannot start: "+se.Error(), "config", paths.file)
 		} else {
 			log.Error("gateway stopped with an error", "err", err)
 		}
@@ -272,134 +144,200 @@ func runCmd(path string, stderr io.Writer) int {
 	return exitOK
 }
 
-// run opens the buffer and the HTTP listener, runs the forwarder and every input until ctx ends or the
-// forwarder fails, and closes the buffer after every input and the forwarder have returned (so no Append is in
-// flight). unsignal restores the default signal handling once shutdown starts, so a second signal kills.
-func (g *gateway) run(ctx context.Context, unsignal func()) error {
+// run opens the buffer, applies l (the HTTP listener, the forwarder, every input), then reloads on SIGHUP (hup)
+// and, when reload.watch is on, on changes of the configuration files, until ctx ends or the gateway fails. It
+// closes the buffer after every input and the forwarder have returned (so no commit is in flight). unsignal
+// restores the default signal handling once shutdown starts, so a second signal kills.
+func (g *gateway) run(ctx context.Context, l *loaded, fallback string, hup <-chan os.Signal, unsignal func()) error {
 	log := g.log
 	g.started = time.Now()
-	if err := os.MkdirAll(filepath.Dir(g.cfg.Buffer.Path), 0o700); err != nil {
+	g.ctx = ctx
+	cfg := l.cfg
+	if err := os.MkdirAll(filepath.Dir(cfg.Buffer.Path), 0o700); err != nil {
 		return startError{fmt.Errorf("state dir: %w", err)}
 	}
-	buf, err := buffer.Open(g.cfg.Buffer, log.With("component", "buffer"))
+	buf, err := buffer.Open(cfg.Buffer, log.With("component", "buffer"))
 	if errors.Is(err, buffer.ErrLocked) {
 		return startError{fmt.Errorf("another gateway is already running on state dir %s (buffer %s is locked); stop it first, or give this gateway its own state_dir",
-			g.cfg.StateDir, g.cfg.Buffer.Path)}
+			cfg.StateDir, cfg.Buffer.Path)}
 	}
 	if err != nil {
-		return startError{fmt.Errorf("open buffer %s: %w", g.cfg.Buffer.Path, err)}
+		return startError{fmt.Errorf("open buffer %s: %w", cfg.Buffer.Path, err)}
 	}
 	g.buf = buf
-	defer func() {
-		if err := buf.Close(); err != nil {
-			log.Error("close buffer", "path", g.cfg.Buffer.Path, "err", err)
-		}
-	}()
-
-	ln, err := net.Listen("tcp", g.cfg.HTTP.Listen)
-	if err != nil {
-		return startError{fmt.Errorf("http.listen: %w", err)}
-	}
-	srv := &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	sampling, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", "err", err)
-		}
+		defer close(sampled)
+		g.rates.run(sampling, buf)
 	}()
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-
-	st := buf.Stats()
-	log.Info("gateway started", "gateway_id", g.cfg.GatewayID, "version", g.build.Version, "commit", g.build.Commit,
-		"inputs", len(g.inputs), "http", ln.Addr().String(), "buffer", g.cfg.Buffer.Path, "buffered", st.Entries,
-		"kafka", strings.Join(g.cfg.Kafka.Brokers, ","))
-
-	eg, gctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { g.history.run(gctx, buf); return nil })
-	eg.Go(func() error {
-		if err := g.fwd.Run(gctx, buf); err != nil && gctx.Err() == nil {
-			return fmt.Errorf("kafka forwarder: %w", err)
+		stopSampling()
+		<-sampled
+		if err := buf.Close(); err != nil {
+			log.Error("close buffer", "path", cfg.Buffer.Path, "err", err)
 		}
-		return nil
-	})
-	var live atomic.Int64
-	live.Store(int64(len(g.inputs)))
-	for _, in := range g.inputs {
-		in.state.Store("running")
-		eg.Go(func() error {
-			err := in.run(gctx, in)
-			if gctx.Err() != nil {
-				in.state.Store("stopped")
-				return nil
-			}
-			// An input failed for good (its contract: a connection loss is retried inside Run). The others keep
-			// running: one bad device must not stop the flow. It shows in /api/status, /metrics and /readyz.
-			if err == nil {
-				err = errors.New("returned before shutdown")
-			}
-			in.state.Store("failed")
-			in.lastError.Store(err.Error())
-			log.Error("input failed and is stopped until the gateway restarts", "input", in.kind+":"+in.name, "err", err)
-			if live.Add(-1) == 0 {
-				return errors.New("every input has failed")
-			}
-			return nil
-		})
+	}()
+	g.running.Store(&runState{loaded: l, appliedAt: time.Now(), fallback: fallback})
+	if _, err := g.apply(nil, l); err != nil {
+		return startError{err}
+	}
+	if fallback == "" {
+		g.keep(l)
+	}
+	st := buf.Stats()
+	log.Info("gateway started", "gateway_id", cfg.GatewayID, "version", g.build.Version, "commit", g.build.Commit,
+		"config_hash", l.hash, "config_files", fileList(l.files), "inputs", cfg.inputCount(), "http", g.httpAddr(),
+		"buffer", cfg.Buffer.Path, "buffered", st.Entries, "kafka", strings.Join(cfg.Kafka.Brokers, ","))
+	for _, w := range cfg.warnings(false) {
+		log.Warn(w)
 	}
 
-	done := make(chan error, 1)
-	go func() { done <- eg.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
+	changed := g.watch(ctx)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case err := <-g.fatal:
+			g.shutdown()
+			return err
+		case <-hup:
+			g.reload("SIGHUP")
+		case <-changed:
+			if g.config().reloadWatch() {
+				g.reload("file change")
+			}
+		}
 	}
 	unsignal()
 	log.Info("stopping: inputs stop acknowledging, the buffer closes after the last commit", "timeout", stopTimeout.String())
-	select {
-	case err := <-done:
-		log.Info("stopped", "buffered", buf.Stats().Entries)
-		return err
-	case <-time.After(stopTimeout):
-		var running []string
-		for _, in := range g.inputs {
-			if in.getState() == "running" {
-				running = append(running, in.name)
-			}
-		}
-		// Do not close the buffer under a running Append; exiting is safe, every commit is already durable.
-		os.Exit(g.stopTimedOut(running))
-		return nil
+	if running := g.shutdown(); len(running) > 0 {
+		// Do not close the buffer under a running commit; exiting is safe, every commit is already durable.
+		g.log.Error("shutdown timed out; exiting without waiting (committed readings are safe, unacknowledged input is redelivered)",
+			"timeout", stopTimeout.String(), "inputs_still_running", strings.Join(running, ","))
+		os.Exit(exitFailure)
 	}
+	log.Info("stopped", "buffered", buf.Stats().Entries)
+	return nil
 }
 
-func (g *gateway) stopTimedOut(running []string) int {
-	g.log.Error("shutdown timed out; exiting without waiting (committed readings are safe, unacknowledged input is redelivered)",
-		"timeout", stopTimeout.String(), "inputs_still_running", strings.Join(running, ","))
-	return exitFailure
+// shutdown stops every input and the forwarder (each at most stopTimeout), then the HTTP listener. It returns
+// the inputs that did not stop in time.
+func (g *gateway) shutdown() []string {
+	g.mu.Lock()
+	inputs, fwd, srv := g.inputs, g.fwd, g.srv
+	g.mu.Unlock()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		running []string
+	)
+	for _, in := range inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if !in.stop(stopTimeout) {
+				mu.Lock()
+				running = append(running, in.name)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if fwd != nil {
+		fwd.cancel() // shutting down: the forwarder acknowledges what Kafka answered and returns
+		<-fwd.done
+	}
+	if srv != nil {
+		srv.close()
+	}
+	return running
 }
 
 // startError is a failure to start: nothing ran.
 type startError struct{ error }
 
-// validateCmd is `gateway validate`: everything `run` checks before opening anything, and a summary of what
-// would run. It never prints a secret.
-func validateCmd(path string, verbose bool, stdout, stderr io.Writer) int {
-	cfg, idx, err := loadConfig(path)
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", err)
-		return exitUsage
+// configHeader is the record header that names the configuration a reading was forwarded under.
+func configHeader(hash string) kgo.RecordHeader {
+	return kgo.RecordHeader{Key: fieldgate.HeaderConfig, Value: []byte(hash)}
+}
+
+// kafkaStats is the forwarder's Stats, its counters added to those of the forwarders it replaced.
+func (g *gateway) kafkaStats() forward.Stats {
+	g.mu.Lock()
+	fwd, base := g.fwd, g.kafkaBase
+	g.mu.Unlock()
+	if fwd == nil {
+		return base
 	}
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintf(stderr, "%v\n", idx.Locate(path, err))
-		return exitUsage
+	s := fwd.f.Stats()
+	cur := addStats(base, s)
+	cur.InFlight, cur.Connected, cur.LastError, cur.LastErrorTime = s.InFlight, s.Connected, s.LastError, s.LastErrorTime
+	return cur
+}
+
+// inputsSnapshot returns the inputs in configuration order.
+func (g *gateway) inputsSnapshot() []*input {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.inputs
+}
+
+// ---- the HTTP listener ----------------------------------------------------------------------------------------------
+
+type httpServer struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+func (g *gateway) serveHTTP(ln net.Listener) *httpServer {
+	s := &httpServer{ln: ln, srv: &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("http server", "err", err)
+		}
+	}()
+	return s
+}
+
+func (s *httpServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}
+
+func (g *gateway) httpAddr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.srv == nil {
+		return ""
 	}
-	g.describe(stdout, verbose)
-	return exitOK
+	return g.srv.ln.Addr().String()
+}
+
+// ---- helpers ------------------------------------------------------------------------------------------------------
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+func firstLine(s string) string {
+	line, rest, _ := strings.Cut(s, "\n")
+	if rest != "" {
+		return line + " (and more)"
+	}
+	return line
+}
+
+func fileList(files []sourceFile) string {
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Path
+	}
+	return strings.Join(names, ",")
 }
 
 // ---- devices ----------------------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/fieldgate/fieldgate"
-	"github.com/fieldgate/fieldgate/buffer"
 )
 
 // TestSourceTimeBounds: every input's readings pass its source_time bound on their way into the buffer — the MQTT
@@ -32,21 +30,7 @@ func TestSourceTimeBounds(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Buffer.Path = filepath.Join(dir, "buffer.db")
-	g, err := newGateway(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf, err := buffer.Open(cfg.Buffer, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer buf.Close()
-	g.buf = buf
+	g := testGateway(t, path)
 	mqttIn, opcuaIn := g.inputs[0], g.inputs[2]
 	if mqttIn.kind != "mqtt" || opcuaIn.kind != "opcua" {
 		t.Fatalf("inputs in another order: %s, %s", mqttIn.kind, opcuaIn.kind)
@@ -81,7 +65,7 @@ func TestSourceTimeBounds(t *testing.T) {
 	}
 
 	got := map[string]fieldgate.Reading{}
-	if err := buf.Scan(100, func(_ uint64, _, value []byte) error {
+	if err := g.buf.Scan(100, func(_ uint64, _, value []byte) error {
 		r, err := fieldgate.Decode(value)
 		got[r.Device] = r
 		return err

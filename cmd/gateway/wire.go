@@ -6,24 +6,55 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldgate/fieldgate"
-	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
 	"github.com/fieldgate/fieldgate/protocols/opcua"
 )
 
-func maxBytes(cfg *Config) buffer.ByteSize {
-	if cfg.Buffer.MaxBytes != 0 {
-		return cfg.Buffer.MaxBytes
+// source is a built input: the protocol's Source, and what the gateway reads of it.
+type source struct {
+	fieldgate.Source
+	stats     func() any  // the protocol's Stats(), for /api/status and /metrics
+	connected func() bool // connected to its broker, device or server (an MQTT input: subscribed too)
+}
+
+// build constructs the input's source with its protocol's New, the same way for every protocol: the logger
+// names the input (input=kind:name) here, for every input.
+func (in inputConfig) build(log *slog.Logger) (*source, error) {
+	log = log.With("input", in.kind+":"+in.name)
+	switch c := in.cfg.(type) {
+	case mqtt.Config:
+		return newSource(mqtt.New, c, log, mqttConnected)
+	case modbus.Config:
+		return newSource(modbus.New, c, log, func(s modbus.Stats) bool { return s.Connected })
+	case opcua.Config:
+		return newSource(opcua.New, c, log, func(s opcua.Stats) bool { return s.Connected })
 	}
-	return buffer.DefaultMaxBytes
+	panic("unknown input config " + in.kind)
+}
+
+// protocolSource is what every protocol package's *Source is.
+type protocolSource[S any] interface {
+	fieldgate.Source
+	Stats() S
+}
+
+func newSource[C, S any, P protocolSource[S]](newFn func(C, *slog.Logger) (P, error), cfg C, log *slog.Logger, connected func(S) bool) (*source, error) {
+	p, err := newFn(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &source{Source: p, stats: func() any { return p.Stats() }, connected: func() bool { return connected(p.Stats()) }}, nil
 }
 
 // mqttConnected is what /readyz and /api/status call connected for an MQTT input: subscribed, not only
@@ -31,8 +62,8 @@ func maxBytes(cfg *Config) buffer.ByteSize {
 func mqttConnected(s mqtt.Stats) bool { return s.Connected && s.Subscribed }
 
 // inputMetrics writes the protocol's own counters of one input.
-func inputMetrics(e emitter, in *input, l []string) {
-	switch s := in.stats().(type) {
+func inputMetrics(e emitter, stats any, l []string) {
+	switch s := stats.(type) {
 	case mqtt.Stats:
 		e.gauge("mqtt_subscribed", "1 while the broker has confirmed every subscription on the current connection.", b2f(s.Subscribed), l...)
 		e.counter("mqtt_connects_total", "Connections to the broker established (first and reconnects).", s.Connects, l...)
@@ -104,7 +135,7 @@ func inputMetrics(e emitter, in *input, l []string) {
 }
 
 func kafkaMetrics(e emitter, g *gateway) {
-	ks := g.fwd.Stats()
+	ks := g.kafkaStats()
 	e.counter("kafka_forwarded_total", "Readings Kafka acknowledged (and the buffer then deleted).", ks.Forwarded)
 	e.counter("kafka_dead_lettered_total", "Readings Kafka refused for good, moved to the dead letters.", ks.DeadLettered)
 	e.counter("kafka_produce_batches_total", "Produce rounds, whatever their outcome.", ks.Batches)
@@ -124,22 +155,31 @@ func kafkaMetrics(e emitter, g *gateway) {
 }
 
 // describe prints what `run` would start, for `gateway validate`. Secrets are never printed.
-func (g *gateway) describe(w io.Writer, verbose bool) {
-	c := g.cfg
+func describe(w io.Writer, l *loaded, offline, verbose bool) {
+	c := l.cfg
 	fmt.Fprintf(w, "configuration ok\n")
+	for i, f := range l.files {
+		if i == 0 {
+			fmt.Fprintf(w, "file        %s\n", f.Path)
+		} else {
+			fmt.Fprintf(w, "drop-in     %s\n", f.Path)
+		}
+	}
+	if offline {
+		fmt.Fprintf(w, "hash        (not computed offline: references are not read)\n")
+	} else {
+		fmt.Fprintf(w, "hash        %s\n", l.hash)
+	}
 	fmt.Fprintf(w, "gateway_id  %s\n", c.GatewayID)
 	fmt.Fprintf(w, "state_dir   %s\n", c.StateDir)
 	fmt.Fprintf(w, "log         %s, %s\n", c.Log.Level, c.Log.Format)
 	fmt.Fprintf(w, "http        %s  (/metrics /healthz /readyz /api/status)\n", c.HTTP.Listen)
-	whenFull := c.Buffer.WhenFull
-	if whenFull == "" {
-		whenFull = buffer.DefaultWhenFull
-	}
-	fmt.Fprintf(w, "buffer      %s  max %s, %s when full\n", c.Buffer.Path, maxBytes(c), whenFull)
-	fc := g.fwd.Config()
+	fmt.Fprintf(w, "reload      watch %s, keep the last %d configurations in %s\n", onOff(c.reloadWatch()), c.Reload.Keep, historyDir(c.StateDir))
+	fmt.Fprintf(w, "buffer      %s  max %s, %s when full\n", c.Buffer.Path, c.Buffer.MaxBytes, c.Buffer.WhenFull)
+	fc := c.Kafka
 	fmt.Fprintf(w, "kafka       %s  topic %s, compression %s, batch %d, tls %s, sasl %s\n",
 		strings.Join(fc.Brokers, ","), fc.Topic, fc.Compression, fc.BatchSize, onOff(fc.TLS.On()), saslDesc(fc.SASL))
-	fmt.Fprintf(w, "inputs      %d\n", len(g.inputs))
+	fmt.Fprintf(w, "inputs      %d\n", c.inputCount())
 	for _, mc := range c.MQTT {
 		session := "persistent session"
 		if mc.CleanSession {
@@ -154,18 +194,15 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 			fmt.Fprintf(w, "    subscribe %s  %s\n", s.Topic, subscriptionDesc(s))
 		}
 	}
-	for i, mc := range c.Modbus {
+	for _, mc := range c.Modbus {
 		devs := make([]string, len(mc.Devices))
 		for j, d := range mc.Devices {
 			devs[j] = d.Name
 		}
-		transport := string(mc.Transport)
-		if transport == "" {
-			transport = "tcp"
-		}
-		fmt.Fprintf(w, "  modbus %s  %s %s  devices %s\n", mc.Name, transport, mc.Address, strings.Join(devs, ", "))
-		if verbose {
-			plan := g.modbus[i].Plan()
+		fmt.Fprintf(w, "  modbus %s  %s %s  devices %s\n", mc.Name, mc.Transport, mc.Address, strings.Join(devs, ", "))
+		src, err := modbus.New(mc, nil)
+		if verbose && err == nil {
+			plan := src.Plan()
 			fmt.Fprintf(w, "    read plan (%d requests):\n", len(plan))
 			var b strings.Builder
 			_ = modbus.WritePlan(&b, plan)
@@ -177,10 +214,6 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 		}
 	}
 	for _, oc := range c.OPCUA {
-		mode := oc.Security.Mode
-		if mode == "" {
-			mode = opcua.ModeSignAndEncrypt
-		}
 		policy := oc.Security.Policy
 		if policy == "" {
 			policy = "strongest offered"
@@ -189,13 +222,9 @@ func (g *gateway) describe(w io.Writer, verbose bool) {
 		for _, gr := range oc.Groups {
 			nodes += len(gr.Nodes)
 		}
-		auth := oc.Auth.Method
-		if auth == "" {
-			auth = "anonymous"
-		}
-		fmt.Fprintf(w, "  opcua %s  %s  security %s (%s), auth %s, %d groups, %d nodes\n", oc.Name, oc.Endpoint, mode, policy, auth, len(oc.Groups), nodes)
+		fmt.Fprintf(w, "  opcua %s  %s  security %s (%s), auth %s, %d groups, %d nodes\n", oc.Name, oc.Endpoint, oc.Security.Mode, policy, oc.Auth.Method, len(oc.Groups), nodes)
 	}
-	for _, warn := range g.warnings() {
+	for _, warn := range c.warnings(offline) {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 }
@@ -273,4 +302,37 @@ func subscriptionDesc(s mqtt.Subscription) string {
 		parts = append(parts, "timestamp "+s.Timestamp.Path+" ("+tf+")")
 	}
 	return strings.Join(parts, ", ")
+}
+
+// warnings are valid but unwise settings, logged at start and at each reload, and printed by validate. Online it
+// also says when a serial device is missing (a USB adapter unplugged: the input retries until it appears).
+func (c *Config) warnings(offline bool) []string {
+	var w []string
+	if host, _, err := net.SplitHostPort(c.HTTP.Listen); err == nil {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			w = append(w, fmt.Sprintf("http.listen %s is not a loopback address: /metrics and /api/status are served without authentication to that network", c.HTTP.Listen))
+		}
+	}
+	if c.Kafka.TLS.InsecureSkipVerify {
+		w = append(w, "kafka.tls.insecure_skip_verify: the brokers' certificates are not verified")
+	}
+	if !c.Kafka.TLS.On() && c.Kafka.SASL.Mechanism != "" {
+		w = append(w, fmt.Sprintf("kafka.sasl %s without TLS: the exchange is protected, the records are not", c.Kafka.SASL.Mechanism))
+	}
+	for _, mc := range c.MQTT {
+		w = append(w, mc.Warnings()...)
+	}
+	for _, mc := range c.Modbus {
+		if mc.Transport == modbus.TransportRTU && !offline {
+			if _, err := os.Stat(mc.Address); err != nil {
+				w = append(w, fmt.Sprintf("modbus input %q: serial device %s: %v (the input retries until it is there)", mc.Name, mc.Address, err))
+			}
+		}
+	}
+	for _, oc := range c.OPCUA {
+		if oc.Security.Mode == opcua.ModeNone {
+			w = append(w, fmt.Sprintf("opcua input %q uses security mode None: everything in clear text, any server accepted", oc.Name))
+		}
+	}
+	return w
 }

@@ -3,10 +3,13 @@
 package logging
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -62,4 +65,68 @@ func New(c Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Switch is a logger whose level and format can be changed while it is in use, by every logger derived from it
+// (With, WithGroup) alike: the gateway applies a reloaded log block without restarting.
+type Switch struct {
+	w    io.Writer
+	root atomic.Pointer[switchRoot]
+}
+
+type switchRoot struct{ h slog.Handler }
+
+// NewSwitch returns a Switch writing to w as c says, and its logger.
+func NewSwitch(c Config, w io.Writer) (*Switch, *slog.Logger) {
+	s := &Switch{w: w}
+	s.Set(c)
+	return s, slog.New(&switchHandler{s: s})
+}
+
+// Set makes every logger of s write as c says from now on.
+func (s *Switch) Set(c Config) { s.root.Store(&switchRoot{h: New(c, s.w).Handler()}) }
+
+// switchHandler is a handler of a Switch: the attributes and groups it was derived with, replayed on the current
+// root handler (and cached until the root changes).
+type switchHandler struct {
+	s     *Switch
+	ops   []func(slog.Handler) slog.Handler
+	cache atomic.Pointer[switchCache]
+}
+
+type switchCache struct {
+	root *switchRoot
+	h    slog.Handler
+}
+
+func (h *switchHandler) current() slog.Handler {
+	root := h.s.root.Load()
+	if c := h.cache.Load(); c != nil && c.root == root {
+		return c.h
+	}
+	hh := root.h
+	for _, op := range h.ops {
+		hh = op(hh)
+	}
+	h.cache.Store(&switchCache{root: root, h: hh})
+	return hh
+}
+
+func (h *switchHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.current().Enabled(ctx, l)
+}
+func (h *switchHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.current().Handle(ctx, r)
+}
+
+func (h *switchHandler) with(op func(slog.Handler) slog.Handler) slog.Handler {
+	return &switchHandler{s: h.s, ops: append(slices.Clip(h.ops), op)}
+}
+
+func (h *switchHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return h.with(func(hh slog.Handler) slog.Handler { return hh.WithAttrs(as) })
+}
+
+func (h *switchHandler) WithGroup(name string) slog.Handler {
+	return h.with(func(hh slog.Handler) slog.Handler { return hh.WithGroup(name) })
 }

@@ -41,3 +41,19 @@ func TestNew(t *testing.T) {
 		t.Errorf("text output %q", out.String())
 	}
 }
+
+// A Switch changes the level and format of every logger derived from it, attributes and groups kept.
+func TestSwitch(t *testing.T) {
+	var b strings.Builder
+	sw, log := NewSwitch(Config{Level: "info", Format: "text"}, &b)
+	child := log.With("input", "mqtt:a").WithGroup("g")
+	child.Debug("hidden")
+	child.Info("one", "k", 1)
+	sw.Set(Config{Level: "debug", Format: "json"})
+	child.Debug("two", "k", 2)
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "msg=one input=mqtt:a g.k=1") ||
+		!strings.Contains(lines[1], `"msg":"two","input":"mqtt:a","g":{"k":2}`) {
+		t.Errorf("output:\n%s", b.String())
+	}
+}

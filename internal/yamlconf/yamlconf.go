@@ -40,12 +40,16 @@ type Error struct {
 // Problem is one configuration error: Line is 0 when the field does not appear in the file (a missing required
 // field on the top level, say).
 type Problem struct {
+	File  string // the file at fault when it is not Error.File (a configuration read from several files)
 	Line  int    // 1-based line in the file; 0 when unknown
 	Field string // YAML path, e.g. "mqtt[0].subscriptions[1].qos"; "" for the document as a whole
 	Msg   string
 }
 
 func (p Problem) format(file string) string {
+	if p.File != "" {
+		file = p.File
+	}
 	var b strings.Builder
 	b.WriteString(file)
 	if p.Line > 0 {
@@ -90,13 +94,29 @@ func (e *Error) Error() string {
 // integer; it never resolves to null, so a password reading "null" or "~" stays that string. Values are never
 // logged.
 func Decode(file string, raw []byte, out any, example string) (*Index, error) {
+	return decode(file, raw, out, example, false)
+}
+
+// DecodeOffline is Decode for a machine other than the one the file is for (a fleet's CI, a laptop): ${NAME} and
+// ${file:PATH} are checked for their syntax but not read. A value holding one is left as written, so a type error
+// or a Validate error at its field is not the file's fault; Index.Unresolved tells such fields.
+func DecodeOffline(file string, raw []byte, out any, example string) (*Index, error) {
+	return decode(file, raw, out, example, true)
+}
+
+// ErrEmpty is the message of the one Problem of a file that holds no document (nothing, or only comments).
+const ErrEmpty = "empty configuration"
+
+func decode(file string, raw []byte, out any, example string, offline bool) (*Index, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) || len(bytes.TrimSpace(raw)) == 0 {
-			return nil, &Error{File: file, Problems: []Problem{{Msg: "empty configuration"}}}
+			return nil, &Error{File: file, Problems: []Problem{{Msg: ErrEmpty}}}
 		}
-		return nil, &Error{File: file, Problems: []Problem{yamlProblem(err.Error(), nil)}}
+		p := yamlProblem(err.Error(), nil)
+		p.Line = faultLine(raw, err.Error(), p.Line)
+		return nil, &Error{File: file, Problems: []Problem{p}}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -110,8 +130,9 @@ func Decode(file string, raw []byte, out any, example string) (*Index, error) {
 		return nil, &Error{File: file, Problems: []Problem{{Line: root.Line, Msg: "the configuration must be a mapping of keys (" + example + ")"}}}
 	}
 	idx := newIndex(root)
-	s := substituter{dir: filepath.Dir(file), seen: map[*yaml.Node]bool{}, substituted: map[int]bool{}}
+	s := substituter{dir: filepath.Dir(file), offline: offline, seen: map[*yaml.Node]bool{}, substituted: map[int]bool{}}
 	s.walk(root, "")
+	idx.unresolved = s.unresolved
 	kc := keyChecker{aliases: map[*yaml.Node]bool{}}
 	kc.check(root, reflect.TypeOf(out), "")
 	s.problems = append(s.problems, kc.problems...)
@@ -121,13 +142,20 @@ func Decode(file string, raw []byte, out any, example string) (*Index, error) {
 	if err := root.Decode(out); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
-			ps := make([]Problem, len(te.Errors))
-			for i, m := range te.Errors {
-				ps[i] = yamlProblem(m, idx)
-				if s.substituted[ps[i].Line] {
+			var ps []Problem
+			for _, m := range te.Errors {
+				p := yamlProblem(m, idx)
+				switch {
+				case offline && s.substituted[p.Line]:
+					continue // a reference left as written, in a field that is not a string
+				case s.substituted[p.Line]:
 					// The value may be a secret put in the wrong field: do not echo it.
-					ps[i].Msg = hideValue(ps[i].Msg)
+					p.Msg = hideValue(p.Msg)
 				}
+				ps = append(ps, p)
+			}
+			if len(ps) == 0 {
+				return idx, nil
 			}
 			return nil, &Error{File: file, Problems: ps}
 		}
@@ -152,6 +180,41 @@ func yamlProblem(msg string, idx *Index) Problem {
 	}
 	p.Msg = friendlyTypeError(p.Msg)
 	return p
+}
+
+// faultLine returns the line where yaml.v3 found the syntax error msg in raw. yaml.v3 names the start of the
+// enclosing block instead (its "context mark", counted from 0 for parser errors), so an unclosed bracket deep in
+// a list is reported at the list's parent key, and a tab one line early. The line at fault is where the error
+// first appears: the shortest prefix of whole lines that fails with the same message is found by bisection. It
+// returns reported when no prefix does.
+func faultLine(raw []byte, msg string, reported int) int {
+	var ends []int // ends[i]: the length of the first i+1 lines
+	for i, c := range raw {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(raw) {
+		ends = append(ends, len(raw))
+	}
+	same := func(n int) bool { // the first n lines fail as the whole file does
+		var doc yaml.Node
+		err := yaml.NewDecoder(bytes.NewReader(raw[:ends[n-1]])).Decode(&doc)
+		return err != nil && err.Error() == msg
+	}
+	lo, hi := 1, len(ends)
+	if !same(hi) {
+		return reported
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if same(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 var quotedRE = regexp.MustCompile(`^"(?:[^"\\]|\\.)*"`)
@@ -202,8 +265,9 @@ func friendlyTypeError(msg string) string {
 
 // Index maps the YAML path of every key and sequence item ("mqtt[0].subscriptions[1].qos") to its line.
 type Index struct {
-	byPath map[string]int
-	byLine map[int]string // the deepest path whose key or item starts on a line
+	byPath     map[string]int
+	byLine     map[int]string // the deepest path whose key or item starts on a line
+	unresolved []string       // DecodeOffline: the fields whose values hold a reference that was not read
 }
 
 func newIndex(root *yaml.Node) *Index {
@@ -240,6 +304,23 @@ func (idx *Index) add(n *yaml.Node, path string) {
 			idx.add(v, p)
 		}
 	}
+}
+
+// Has reports whether path (a key or a sequence item) is written in the file.
+func (idx *Index) Has(path string) bool {
+	_, ok := idx.byPath[path]
+	return ok
+}
+
+// Unresolved reports whether path, or a field that holds it, has a value with a ${…} reference that
+// DecodeOffline did not read.
+func (idx *Index) Unresolved(path string) bool {
+	for _, u := range idx.unresolved {
+		if path == u || strings.HasPrefix(path, u+".") || strings.HasPrefix(path, u+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // Line returns the line of path, or of its nearest ancestor present in the file; 0 when none is.
@@ -448,6 +529,8 @@ func editDistance(a, b string) int {
 // Keys are never substituted. Values are never logged.
 type substituter struct {
 	dir         string
+	offline     bool     // check references without reading them (DecodeOffline)
+	unresolved  []string // offline: the paths of the values holding one
 	seen        map[*yaml.Node]bool
 	substituted map[int]bool // lines with a substituted value
 	problems    []Problem
@@ -475,13 +558,17 @@ func (s *substituter) walk(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "${") {
 			return
 		}
-		v, err := expand(n.Value, s.dir)
+		v, err := expand(n.Value, s.dir, s.offline)
 		if err != nil {
 			s.problems = append(s.problems, Problem{Line: n.Line, Field: path, Msg: err.Error()})
 			return
 		}
-		n.Value = v
 		s.substituted[n.Line] = true
+		if s.offline {
+			s.unresolved = append(s.unresolved, path)
+			return
+		}
+		n.Value = v
 		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 && n.Tag == "!!str" {
 			// A plain scalar: let the substituted text resolve as if written there, so that ${PORT} can fill an
 			// integer, but never to null, which would silently empty a password that reads "null" or "~".
@@ -505,8 +592,8 @@ func resolvedTag(v string) string {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// expand substitutes every reference in v.
-func expand(v, dir string) (string, error) {
+// expand substitutes every reference in v; with syntaxOnly it checks them and reads nothing.
+func expand(v, dir string, syntaxOnly bool) (string, error) {
 	var b strings.Builder
 	for {
 		i := strings.Index(v, "${")
@@ -531,6 +618,9 @@ func expand(v, dir string) (string, error) {
 			if p == "" {
 				return "", fmt.Errorf("${file:} needs a path")
 			}
+			if syntaxOnly {
+				continue
+			}
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
@@ -548,6 +638,9 @@ func expand(v, dir string) (string, error) {
 		}
 		if !envName.MatchString(ref) {
 			return "", fmt.Errorf("${%s}: not an environment variable name; use ${NAME} or ${file:PATH}", ref)
+		}
+		if syntaxOnly {
+			continue
 		}
 		val, ok := os.LookupEnv(ref)
 		if !ok {

@@ -259,3 +259,68 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A syntax error is reported at the line at fault, not at the start of the enclosing block (yaml.v3's context
+// mark, which it counts from 0 for parser errors): an unclosed bracket deep in a list, a tab, a key indented one
+// space too little, an unclosed quote.
+func TestSyntaxErrorLine(t *testing.T) {
+	head := "gateway_id: gw\nkafka:\n  brokers: [a:1]\nmqtt:\n  - name: a\n    broker: tcp://x:1\n    subscriptions:\n      - topic: a/b\n"
+	for _, tc := range []struct {
+		name, tail, want string
+	}{
+		{"unclosed bracket", "        qos: [1\n      - topic: c\n", "f.yaml:9: did not find expected ',' or ']'"},
+		{"tab", "\tqos: 1\n", "f.yaml:9: found a tab character that violates indentation"},
+		{"indent", "        qos: 1\n       device: x\n", "f.yaml:10: did not find expected '-' indicator"},
+		{"unclosed quote", "        device: \"x\n      - topic: c\n", "f.yaml:9: found unexpected end of stream"},
+		{"no newline at the end", "        qos: [1", "f.yaml:9: did not find expected ',' or ']'"},
+	} {
+		var c testConfig
+		_, err := Decode("f.yaml", []byte(head+tc.tail), &c, "")
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// DecodeOffline checks the references' syntax, reads nothing, leaves the values as written, ignores the type
+// errors they cause, and tells which fields hold them.
+func TestDecodeOffline(t *testing.T) {
+	raw := "gateway_id: gw\nkafka:\n  brokers: [\"${BROKER}\"]\n  batch_size: ${BATCH}\n  sasl:\n    password: ${file:/nonexistent/pw}\n" +
+		"mqtt:\n  - name: a\n    broker: tcp://${HOST}:1883\n"
+	var c testConfig
+	idx, err := DecodeOffline("f.yaml", []byte(raw), &c, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.Brokers[0] != "${BROKER}" || c.Kafka.BatchSize != 0 || c.Kafka.SASL.Password != "${file:/nonexistent/pw}" || c.MQTT[0].Broker != "tcp://${HOST}:1883" {
+		t.Errorf("decoded %+v", c)
+	}
+	for _, p := range []string{"kafka.brokers[0]", "kafka.batch_size", "kafka.sasl.password", "mqtt[0].broker"} {
+		if !idx.Unresolved(p) {
+			t.Errorf("%s is not unresolved", p)
+		}
+	}
+	if idx.Unresolved("kafka.brokers") || idx.Unresolved("gateway_id") || idx.Unresolved("mqtt[0].name") {
+		t.Error("a field without a reference is unresolved")
+	}
+	// Syntax is still checked, and a type error without a reference is still one.
+	for raw, want := range map[string]string{
+		"gateway_id: ${not a name}\n":    "f.yaml:1: gateway_id: ${not a name}: not an environment variable name",
+		"gateway_id: ${file:}\n":         "f.yaml:1: gateway_id: ${file:} needs a path",
+		"kafka: {batch_size: \"${X\"}\n": "f.yaml:1: kafka.batch_size: unclosed ${",
+		"kafka:\n  batch_size: many\n":   `f.yaml:2: kafka.batch_size: "many" is a string, want a whole number`,
+	} {
+		var c testConfig
+		if _, err := DecodeOffline("f.yaml", []byte(raw), &c, ""); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", raw, err, want)
+		}
+	}
+}
+
+// A problem of another file names that file.
+func TestProblemFile(t *testing.T) {
+	e := &Error{File: "main.yaml", Problems: []Problem{{Line: 2, Field: "a", Msg: "x"}, {File: "conf.d/b.yaml", Line: 3, Field: "b", Msg: "y"}}}
+	if got, want := e.Error(), "main.yaml:2: a: x\nconf.d/b.yaml:3: b: y"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -62,7 +62,7 @@ func TestClassify(t *testing.T) {
 			f.mu.Lock()
 			fc.setup(f)
 			f.mu.Unlock()
-			c, err := newClient(withDefaults(Config{Transport: transport, Address: f.addr(), Timeout: 200 * time.Millisecond}))
+			c, err := newClient(Config{Transport: transport, Address: f.addr(), Timeout: 200 * time.Millisecond}.WithDefaults())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -254,8 +255,12 @@ func (c Config) Validate() error {
 			add("address", "give the serial device path, e.g. /dev/ttyUSB0, without a scheme")
 		}
 	default:
-		if _, _, err := net.SplitHostPort(withDefaultPort(c.Address, 502)); err != nil || strings.Contains(c.Address, "://") {
+		_, port, err := net.SplitHostPort(withDefaultPort(c.Address, 502))
+		switch {
+		case err != nil || strings.Contains(c.Address, "://"):
 			add("address", "want host:port, got %q", c.Address)
+		case !validPort(port):
+			add("address", "%q: the port must be a number from 1 to 65535", c.Address)
 		}
 	}
 	if c.Transport == TransportRTU {
@@ -309,11 +314,93 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// WithDefaults returns c with every zero field set to its default (the Defaults above; the port of a TCP
+// address). It is what New runs with, and applying it twice changes nothing.
+func (c Config) WithDefaults() Config {
+	if c.Transport == "" {
+		c.Transport = TransportTCP
+	}
+	switch c.Transport {
+	case TransportTCP, TransportRTUOverTCP:
+		c.Address = withDefaultPort(c.Address, 502)
+	case TransportTLS:
+		c.Address = withDefaultPort(c.Address, 802)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeoutTCP
+		if c.Transport == TransportRTU {
+			c.Timeout = DefaultTimeoutRTU
+		}
+	}
+	if c.RTUFlushDelay == 0 {
+		c.RTUFlushDelay = DefaultRTUFlushDelay
+	}
+	if c.BackoffMin == 0 {
+		c.BackoffMin = DefaultBackoffMin
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = max(DefaultBackoffMax, c.BackoffMin)
+	}
+	s := &c.Serial
+	if s.BaudRate == 0 {
+		s.BaudRate = DefaultBaudRate
+	}
+	if s.DataBits == 0 {
+		s.DataBits = 8
+	}
+	if s.Parity == "" {
+		s.Parity = "even"
+	}
+	if s.StopBits == 0 {
+		s.StopBits = 1
+		if strings.EqualFold(s.Parity, "none") {
+			s.StopBits = 2
+		}
+	}
+	devs := make([]Device, len(c.Devices))
+	for i, d := range c.Devices {
+		if d.UnitID == nil {
+			u := DefaultUnitID
+			d.UnitID = &u
+		}
+		if d.MaxRegisters == 0 {
+			d.MaxRegisters = DefaultMaxRegisters
+		}
+		if d.MaxBits == 0 {
+			d.MaxBits = DefaultMaxBits
+		}
+		if d.GapFill == nil {
+			g := DefaultGapFill
+			d.GapFill = &g
+		}
+		if d.GapFillBits == nil {
+			g := DefaultGapFillBits
+			d.GapFillBits = &g
+		}
+		groups := make([]Group, len(d.Groups))
+		for j, g := range d.Groups {
+			if g.Interval == 0 {
+				g.Interval = DefaultInterval
+			}
+			groups[j] = g
+		}
+		d.Groups = groups
+		devs[i] = d
+	}
+	c.Devices = devs
+	return c
+}
+
 func (c Config) transport() Transport {
 	if c.Transport == "" {
 		return TransportTCP
 	}
 	return c.Transport
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func withDefaultPort(addr string, port int) string {

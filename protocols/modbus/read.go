@@ -3,18 +3,16 @@ package modbus
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/fieldgate/fieldgate"
 	"github.com/simonvetter/modbus"
 )
 
-// ErrUsage is wrapped by the errors of ReadOnce and RunReadCommand that come from their arguments (flags, the
-// spec, the connection settings) rather than from the device: the command's exit code 2.
+// ErrUsage is wrapped by the errors of ReadOnce that come from its arguments (the spec, the connection settings)
+// rather than from the device: `gateway modbus read` exits with code 2 for them.
 var ErrUsage = errors.New("usage error")
 
 type usageError struct{ error }
@@ -117,7 +115,7 @@ func ReadOnce(ctx context.Context, conn Config, spec ReadSpec) (ReadResult, erro
 	if err := ctx.Err(); err != nil {
 		return ReadResult{}, err
 	}
-	cfg := withDefaults(probe)
+	cfg := probe.WithDefaults()
 	client, err := newClient(cfg)
 	if err != nil {
 		return ReadResult{}, err
@@ -232,71 +230,4 @@ func formatValue(v ReadValue) string {
 		return fmt.Sprint(v.Value.Bool())
 	}
 	return fmt.Sprintf("%q", v.Value.Str())
-}
-
-// RunReadCommand is `gateway modbus read`: it parses args (flags, see -h), calls ReadOnce and prints the result
-// to out. Errors from the arguments wrap ErrUsage; flag.ErrHelp is returned for -h; any other error is a failed
-// read (connection, timeout, Modbus exception).
-func RunReadCommand(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("modbus read", flag.ContinueOnError)
-	fs.SetOutput(out)
-	var (
-		conn              Config
-		spec              ReadSpec
-		transport, parity string
-		scale, offset     float64
-		caFile, cert, key string
-	)
-	fs.StringVar(&transport, "transport", "tcp", "tcp, tcp+tls, rtu or rtu_over_tcp")
-	fs.StringVar(&conn.Address, "address", "", "host:port (port 502 by default), or the serial device for rtu (required)")
-	fs.DurationVar(&conn.Timeout, "timeout", 0, "reply timeout (default 1s, 300ms for rtu)")
-	fs.IntVar(&conn.Serial.BaudRate, "baud", 0, "rtu: baud rate (default 19200)")
-	fs.StringVar(&parity, "parity", "", "rtu: none, even (default) or odd")
-	fs.IntVar(&conn.Serial.StopBits, "stop-bits", 0, "rtu: 1 or 2 (default 1, 2 with parity none)")
-	fs.IntVar(&conn.Serial.DataBits, "data-bits", 0, "rtu: 7 or 8 (default 8)")
-	fs.StringVar(&caFile, "tls-ca", "", "tcp+tls: CA or server certificate (PEM)")
-	fs.StringVar(&cert, "tls-cert", "", "tcp+tls: client certificate (PEM)")
-	fs.StringVar(&key, "tls-key", "", "tcp+tls: client key (PEM)")
-	fs.IntVar(&spec.UnitID, "unit", 1, "unit id")
-	fs.StringVar(&spec.Register, "register", "holding", "holding, input, coil or discrete")
-	fs.IntVar(&spec.Address, "start", 0, "first address (0-based, as on the wire)")
-	fs.IntVar(&spec.Count, "count", 0, "values of -type to read (default 1); without -type, registers or bits (default 4 registers, 1 bit)")
-	fs.StringVar(&spec.Type, "type", "", "bool, int16, uint16, int32, uint32, int64, uint64, float32, float64 or string; empty: raw and every interpretation")
-	fs.IntVar(&spec.Length, "length", 0, "string length in registers")
-	fs.IntVar(&spec.Bit, "bit", 0, "bit of a register for -type bool (0 = least significant)")
-	fs.StringVar(&spec.ByteOrder, "order", "", "byte order: ABCD (default), DCBA, BADC or CDAB")
-	fs.Float64Var(&scale, "scale", 0, "multiply by this (0: no scaling)")
-	fs.Float64Var(&offset, "offset", 0, "add this after scaling")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usage(err)
-	}
-	if fs.NArg() > 0 {
-		return usage(fmt.Errorf("unexpected arguments %q", fs.Args()))
-	}
-	conn.Name = "read"
-	conn.Transport = Transport(transport)
-	conn.Serial.Parity = parity
-	conn.TLS = fieldgate.TLSConfig{CAFile: caFile, CertFile: cert, KeyFile: key}
-	if scale != 0 || offset != 0 {
-		if scale == 0 {
-			scale = 1
-		}
-		spec.Scale, spec.Offset = &scale, &offset
-	}
-	if conn.Address == "" {
-		return usage(errors.New("-address is required"))
-	}
-	start := time.Now()
-	res, err := ReadOnce(ctx, conn, spec)
-	if err != nil {
-		return err
-	}
-	if err := WriteReadResult(out, res); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(out, "(read in %v)\n", time.Since(start).Round(time.Millisecond))
-	return err
 }

@@ -1,14 +1,11 @@
 package modbus
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/fieldgate/fieldgate"
-	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 func TestReadOnce(t *testing.T) {
@@ -61,39 +58,5 @@ func TestReadOnce(t *testing.T) {
 	}
 	if _, err := ReadOnce(ctx, conn, ReadSpec{Address: 0, Type: "float33"}); err == nil || !strings.HasPrefix(err.Error(), "type: unknown type") {
 		t.Errorf("bad type: %v", err)
-	}
-}
-
-func TestRunReadCommand(t *testing.T) {
-	im := &image{}
-	im.fill()
-	addr := startImageServer(t, im)
-	var out bytes.Buffer
-	if err := RunReadCommand(context.Background(), []string{"-address", addr, "-start", "196", "-type", "float32", "-order", "DCBA"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	// holding 100 + 16*6 + 4*1 = 200 is float32 DCBA; 196 is float32 ABCD: decoding it as DCBA gives garbage,
-	// so check the right one.
-	out.Reset()
-	if err := RunReadCommand(context.Background(), []string{"-address", addr, "-start", "200", "-type", "float32", "-order", "DCBA"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "float32 DCBA at 200: 3.14159") {
-		t.Errorf("output:\n%s", out.String())
-	}
-	out.Reset()
-	if err := RunReadCommand(context.Background(), []string{"-address", addr, "-start", "300", "-count", "2"}, &out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), `holding 300: 0x6669`) || !strings.Contains(out.String(), `"fi"`) || !strings.Contains(out.String(), "interpretations") {
-		t.Errorf("raw output:\n%s", out.String())
-	}
-	for _, args := range [][]string{{"-start", "1"}, {"-address", addr, "-type", "float33"}, {"-address", addr, "-nope"}, {"-address", addr, "extra"}, {"-address", addr, "-count", "200"}} {
-		if err := RunReadCommand(context.Background(), args, &out); !errors.Is(err, ErrUsage) {
-			t.Errorf("%q: %v, want a usage error", args, err)
-		}
-	}
-	if err := RunReadCommand(context.Background(), []string{"-address", testutil.FreeAddr(t)}, &out); err == nil || errors.Is(err, ErrUsage) {
-		t.Errorf("connection refused: %v, want a read failure", err)
 	}
 }

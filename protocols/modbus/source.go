@@ -121,7 +121,10 @@ type DeviceStats struct {
 	SilentRanges int64
 }
 
-// New applies defaults, validates cfg and builds the read plan. It does no I/O.
+var _ fieldgate.Source = (*Source)(nil)
+
+// New validates cfg, applies its defaults and builds the read plan. It does no I/O. log is used as it is: the
+// caller names the input in it.
 func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -129,8 +132,8 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	cfg = withDefaults(cfg)
-	s := &Source{cfg: cfg, log: log.With("modbus", cfg.Name)}
+	cfg = cfg.WithDefaults()
+	s := &Source{cfg: cfg, log: log}
 	for _, dc := range cfg.Devices {
 		d := &device{name: dc.Name, unit: uint8(*dc.UnitID)}
 		d.stats.responding.Store(true)
@@ -189,81 +192,6 @@ func firstAt(tags []compiledTag, addr int) compiledTag {
 		}
 	}
 	return compiledTag{}
-}
-
-func withDefaults(c Config) Config {
-	if c.Transport == "" {
-		c.Transport = TransportTCP
-	}
-	switch c.Transport {
-	case TransportTCP, TransportRTUOverTCP:
-		c.Address = withDefaultPort(c.Address, 502)
-	case TransportTLS:
-		c.Address = withDefaultPort(c.Address, 802)
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeoutTCP
-		if c.Transport == TransportRTU {
-			c.Timeout = DefaultTimeoutRTU
-		}
-	}
-	if c.RTUFlushDelay == 0 {
-		c.RTUFlushDelay = DefaultRTUFlushDelay
-	}
-	if c.BackoffMin == 0 {
-		c.BackoffMin = DefaultBackoffMin
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = max(DefaultBackoffMax, c.BackoffMin)
-	}
-	s := &c.Serial
-	if s.BaudRate == 0 {
-		s.BaudRate = DefaultBaudRate
-	}
-	if s.DataBits == 0 {
-		s.DataBits = 8
-	}
-	if s.Parity == "" {
-		s.Parity = "even"
-	}
-	if s.StopBits == 0 {
-		s.StopBits = 1
-		if strings.EqualFold(s.Parity, "none") {
-			s.StopBits = 2
-		}
-	}
-	devs := make([]Device, len(c.Devices))
-	for i, d := range c.Devices {
-		if d.UnitID == nil {
-			u := DefaultUnitID
-			d.UnitID = &u
-		}
-		if d.MaxRegisters == 0 {
-			d.MaxRegisters = DefaultMaxRegisters
-		}
-		if d.MaxBits == 0 {
-			d.MaxBits = DefaultMaxBits
-		}
-		if d.GapFill == nil {
-			g := DefaultGapFill
-			d.GapFill = &g
-		}
-		if d.GapFillBits == nil {
-			g := DefaultGapFillBits
-			d.GapFillBits = &g
-		}
-		groups := make([]Group, len(d.Groups))
-		for j, g := range d.Groups {
-			if g.Interval == 0 {
-				g.Interval = DefaultInterval
-			}
-			groups[j] = g
-		}
-		d.Groups = groups
-		devs[i] = d
-	}
-	c.Devices = devs
-	return c
 }
 
 // Plan returns the read requests of every device and group, in polling order.

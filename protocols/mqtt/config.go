@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,8 +139,9 @@ const (
 	DefaultQoS                  = 1
 )
 
-// withDefaults returns c with every default applied.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero field set to its default (the Defaults above, and each subscription's).
+// It is what New runs with, and applying it twice changes nothing.
+func (c Config) WithDefaults() Config {
 	if c.ClientID == "" {
 		c.ClientID = "fieldgate-" + c.Name
 	}
@@ -202,8 +204,10 @@ func (c Config) Validate() error {
 		default:
 			add("broker", "scheme %q: want tcp://, ssl:// or mqtts:// (websockets are not supported)", u.Scheme)
 		}
-		if u.Host == "" {
+		if u.Host == "" || u.Port() == "" {
 			add("broker", "%q has no host:port", c.Broker)
+		} else if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			add("broker", "%q: the port must be a number from 1 to 65535", c.Broker)
 		}
 		if (u.Scheme == "tcp" || u.Scheme == "mqtt") && c.TLS.On() {
 			// paho would silently connect in plain text.

@@ -36,6 +36,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"no broker", func(c *Config) { c.Broker = "" }, "broker", "required"},
 		{"websocket broker", func(c *Config) { c.Broker = "ws://h:80" }, "broker", `scheme "ws"`},
 		{"broker without host", func(c *Config) { c.Broker = "tcp://" }, "broker", "no host"},
+		{"broker without port", func(c *Config) { c.Broker = "tcp://broker" }, "broker", "no host:port"},
+		{"broker port out of range", func(c *Config) { c.Broker = "tcp://127.0.0.1:70000" }, "broker", "port must be a number from 1 to 65535"},
+		{"broker port zero", func(c *Config) { c.Broker = "ssl://broker:0" }, "broker", "port must be a number from 1 to 65535"},
 		{"tls over tcp", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "broker", "use ssl://"},
 		{"password without user", func(c *Config) { c.Password = "x" }, "password", "without username"},
 		{"half mutual tls", func(c *Config) { c.TLS.CertFile = "c.pem" }, "tls.cert_file", "go together"},
@@ -104,7 +107,7 @@ func TestValidateAcceptsAndDefaults(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	d := cfg.withDefaults()
+	d := cfg.WithDefaults()
 	s := d.Subscriptions[0]
 	if d.ClientID != "fieldgate-plant" || d.CleanSession || d.KeepAlive != 30*time.Second ||
 		d.ConnectTimeout != 10*time.Second || d.MaxReconnectInterval != 30*time.Second || d.MaxBatch != 1024 ||
@@ -112,11 +115,11 @@ func TestValidateAcceptsAndDefaults(t *testing.T) {
 		t.Errorf("defaults: %+v, subscription %+v", d, s)
 	}
 	if cfg.Subscriptions[0].QoS != nil {
-		t.Error("withDefaults changed the caller's subscription")
+		t.Error("WithDefaults changed the caller's subscription")
 	}
 	// An explicit QoS 0 stays 0.
 	cfg.Subscriptions[0].QoS = qos(0)
-	if q := *cfg.withDefaults().Subscriptions[0].QoS; q != 0 {
+	if q := *cfg.WithDefaults().Subscriptions[0].QoS; q != 0 {
 		t.Errorf("qos 0 became %d", q)
 	}
 }

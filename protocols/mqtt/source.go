@@ -135,7 +135,8 @@ type SubscriptionStats struct {
 
 var _ fieldgate.Source = (*Source)(nil)
 
-// New checks cfg, applies its defaults and returns the source. It does no I/O.
+// New checks cfg, applies its defaults and returns the source. It does no I/O. log is used as it is: the caller
+// names the input in it.
 func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -143,8 +144,8 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg = cfg.withDefaults()
-	s := &Source{cfg: cfg, log: log.With("input", "mqtt:"+cfg.Name), origin: "mqtt:" + cfg.Name,
+	cfg = cfg.WithDefaults()
+	s := &Source{cfg: cfg, log: log, origin: "mqtt:" + cfg.Name,
 		subs: cfg.Subscriptions, perSub: make([]subCounters, len(cfg.Subscriptions))}
 	return s, nil
 }

@@ -3,16 +3,13 @@ package opcua
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/fieldgate/fieldgate"
 	"github.com/gopcua/opcua"
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -77,7 +74,7 @@ func Browse(ctx context.Context, opts BrowseOptions, w io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("browse: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	s := &Source{cfg: cfg, log: opts.Log}
 	var ident clientIdentity
 	if cfg.Security.Mode != ModeNone {
@@ -267,55 +264,4 @@ func writeSnippet(w io.Writer, opts BrowseOptions, ep *ua.EndpointDescription, v
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// BrowseFlags registers the flags of `gateway opcua browse` on fs and returns a function that builds the
-// BrowseOptions from them after fs.Parse. The password comes from -password-file or the OPCUA_PASSWORD environment
-// variable, never from the command line. stateDir is the default of -state-dir (the daemon's
-// <state_dir>/opcua, where the generated client certificate is kept, so that the one trusted during
-// commissioning is the one the gateway then uses).
-func BrowseFlags(fs *flag.FlagSet, stateDir string) func() (BrowseOptions, error) {
-	var o BrowseOptions
-	var fingerprint, passwordFile string
-	fs.StringVar(&o.Endpoint, "endpoint", "", "server `URL`, e.g. opc.tcp://plc1:4840 (required)")
-	fs.StringVar(&o.Node, "node", "i=85", "node `id` to start from (ns=2;s=..., nsu=URI;s=..., i=85 = Objects)")
-	fs.IntVar(&o.Depth, "depth", 3, "levels to walk below -node")
-	fs.StringVar(&o.Name, "name", "plc", "input `name` in the printed snippet")
-	fs.BoolVar(&o.IncludeServer, "all", false, "also list the server's own nodes (Server object, namespace 0 variables)")
-	fs.DurationVar(&o.Timeout, "timeout", 60*time.Second, "bound on the whole browse")
-	fs.StringVar(&o.Security.Mode, "security-mode", ModeSignAndEncrypt, "SignAndEncrypt, Sign or None")
-	fs.StringVar(&o.Security.Policy, "security-policy", "", "security `policy`; default the strongest offered")
-	fs.StringVar(&fingerprint, "server-fingerprint", "", "SHA-256 `fingerprint` of the server certificate to trust (gateway opcua trust shows it)")
-	fs.StringVar(&o.Security.ServerCAFile, "server-ca", "", "PEM `file` of CAs whose server certificates to trust")
-	fs.StringVar(&o.Security.CertFile, "cert", "", "client certificate `file`; default: generated into -state-dir")
-	fs.StringVar(&o.Security.KeyFile, "key", "", "client key `file`")
-	fs.StringVar(&o.Security.StateDir, "state-dir", stateDir, "`directory` for the generated client certificate")
-	fs.StringVar(&o.Auth.Username, "user", "", "user `name` (password from -password-file or $OPCUA_PASSWORD)")
-	fs.StringVar(&passwordFile, "password-file", "", "`file` holding the password")
-	fs.StringVar(&o.Auth.CertFile, "user-cert", "", "user certificate `file` for certificate authentication")
-	fs.StringVar(&o.Auth.KeyFile, "user-key", "", "user key `file`")
-	return func() (BrowseOptions, error) {
-		if fingerprint != "" {
-			o.Security.ServerFingerprints = []string{fingerprint}
-		}
-		switch {
-		case o.Auth.Username != "":
-			o.Auth.Method = AuthUsername
-			pw := os.Getenv("OPCUA_PASSWORD")
-			if passwordFile != "" {
-				b, err := os.ReadFile(passwordFile)
-				if err != nil {
-					return o, fmt.Errorf("-password-file: %w", err)
-				}
-				pw = strings.TrimRight(string(b), "\r\n")
-			}
-			o.Auth.Password = fieldgate.Secret(pw)
-		case o.Auth.CertFile != "":
-			o.Auth.Method = AuthCertificate
-		}
-		if o.Endpoint == "" {
-			return o, errors.New("-endpoint is required")
-		}
-		return o, nil
-	}
 }

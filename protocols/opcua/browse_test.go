@@ -2,8 +2,6 @@ package opcua
 
 import (
 	"context"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 
@@ -45,32 +43,5 @@ func TestBrowseUntrustedServerShowsFingerprint(t *testing.T) {
 		ServerFingerprints: []string{strings.Repeat("00", 32)}}, Log: testLogger(t)}, &strings.Builder{})
 	if err == nil || !strings.Contains(err.Error(), ts.fingerprint()) {
 		t.Fatalf("browse of an untrusted server: %v, want the fingerprint %s", err, ts.fingerprint())
-	}
-}
-
-func TestBrowseFlags(t *testing.T) {
-	dir := t.TempDir()
-	pw := dir + "/pw"
-	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
-	fs := flag.NewFlagSet("browse", flag.ContinueOnError)
-	get := BrowseFlags(fs, "/var/lib/fieldgate/opcua")
-	if err := fs.Parse([]string{"-endpoint", "opc.tcp://plc:4840", "-node", "ns=2;s=Line", "-depth", "5",
-		"-server-fingerprint", "AB:CD", "-user", "op", "-password-file", pw}); err != nil {
-		t.Fatal(err)
-	}
-	o, err := get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.Endpoint != "opc.tcp://plc:4840" || o.Node != "ns=2;s=Line" || o.Depth != 5 || o.Security.Mode != ModeSignAndEncrypt ||
-		o.Security.ServerFingerprints[0] != "AB:CD" || o.Auth.Method != AuthUsername || o.Auth.Password.Reveal() != "s3cret" ||
-		o.Security.StateDir != "/var/lib/fieldgate/opcua" {
-		t.Errorf("options %+v", o)
-	}
-	fs = flag.NewFlagSet("browse", flag.ContinueOnError)
-	get = BrowseFlags(fs, "")
-	fs.Parse(nil)
-	if _, err := get(); err == nil {
-		t.Error("no -endpoint accepted")
 	}
 }

@@ -392,8 +392,9 @@ func (g Group) validate() error {
 	return errors.Join(errs...)
 }
 
-// withDefaults returns the config with every zero field set to its documented default.
-func (c Config) withDefaults() Config {
+// WithDefaults returns the config with every zero field set to its documented default. It is what New runs with,
+// and applying it twice changes nothing.
+func (c Config) WithDefaults() Config {
 	if c.ReconnectInterval == 0 {
 		c.ReconnectInterval = defaultReconnectInterval
 	}

@@ -142,7 +142,7 @@ type GroupStats struct {
 	WatchdogDeadline time.Duration
 }
 
-// New checks cfg and applies the defaults. It does no I/O.
+// New checks cfg and applies the defaults. It does no I/O. log is used as it is: the caller names the input in it.
 func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -150,8 +150,8 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	cfg = cfg.withDefaults()
-	s := &Source{cfg: cfg, log: log.With("input", "opcua:"+cfg.Name), q: newQueue(cfg.QueueSize)}
+	cfg = cfg.WithDefaults()
+	s := &Source{cfg: cfg, log: log, q: newQueue(cfg.QueueSize)}
 	for _, g := range cfg.Groups {
 		s.groups = append(s.groups, &groupState{cfg: g})
 	}
