@@ -41,7 +41,8 @@ pg_bindir() {
 	done | sort -V | tail -n 1
 }
 
-# ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js.
+# ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js,
+# protoc (the Sparkplug B code generation test).
 ensure_packages() {
 	local missing=()
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -50,6 +51,7 @@ ensure_packages() {
 	command -v node >/dev/null || missing+=(nodejs)
 	command -v npm >/dev/null || missing+=(npm)
 	command -v runuser >/dev/null || missing+=(util-linux)
+	command -v protoc >/dev/null || missing+=(protobuf-compiler)
 	apt_install "${missing[@]}"
 	export PATH="$PATH:/usr/sbin"
 }
