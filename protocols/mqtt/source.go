@@ -320,22 +320,22 @@ func (s *Source) options(tlsCfg *tls.Config, handler paho.MessageHandler) *paho.
 		s.subscribe(c)
 	})
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		s.connected.Store(false)
-		s.subscribed.Store(false)
 		s.losses.Add(1)
 		s.log.Warn("mqtt connection lost; reconnecting", "broker", s.cfg.Broker, "err", err)
+	})
+	// paho runs the lost handler concurrently with its reconnect, so it can run after the next connection's
+	// connect handler: what a lost connection changes is done before each reconnect attempt instead.
+	o.SetReconnectingHandler(func(_ paho.Client, opts *paho.ClientOptions) {
+		s.connected.Store(false)
+		s.subscribed.Store(false)
 		if s.spb != nil {
-			s.spb.stateOnline.Store(false)
-			s.spb.connectionLost()
+			s.spb.reconnecting(opts)
 		}
 	})
 	if s.spb != nil && s.spb.stateTopic != "" {
 		// A primary host's will: STATE offline, with a timestamp new at every connect, which the STATE birth
 		// repeats (tck-id-host-topic-phid-death-payload-timestamp-connect, -birth-payload-timestamp).
 		o.SetBinaryWill(s.spb.stateTopic, s.spb.newStateTimestamp(), 1, true)
-		o.SetReconnectingHandler(func(_ paho.Client, opts *paho.ClientOptions) {
-			opts.SetBinaryWill(s.spb.stateTopic, s.spb.newStateTimestamp(), 1, true)
-		})
 	}
 	return o
 }

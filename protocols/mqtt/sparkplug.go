@@ -922,6 +922,16 @@ func stateJSON(online bool, ts int64) []byte {
 	return fmt.Appendf(nil, `{"online":%t,"timestamp":%d}`, online, ts)
 }
 
+// reconnecting runs before each attempt to reconnect after a lost connection: the edge nodes become stale and a
+// primary host's will gets the new connection's timestamp.
+func (h *sparkplugHost) reconnecting(opts *paho.ClientOptions) {
+	h.stateOnline.Store(false)
+	h.connectionLost()
+	if h.stateTopic != "" {
+		opts.SetBinaryWill(h.stateTopic, h.newStateTimestamp(), 1, true)
+	}
+}
+
 // newStateTimestamp starts a connection's STATE: the timestamp its will and birth carry.
 func (h *sparkplugHost) newStateTimestamp() []byte {
 	ts := h.now().UnixMilli()
