@@ -388,8 +388,11 @@ func unmarshalSparkplug(b []byte, p *sparkplugb.Payload) (*sparkplugb.Payload, e
 	if len(b) > MaxSparkplugPayload {
 		return nil, fmt.Errorf("payload of %d bytes: more than %d", len(b), MaxSparkplugPayload)
 	}
-	if err := checkShape(b); err != nil {
-		return nil, fmt.Errorf("not a Sparkplug B payload: %w", err)
+	// Every message takes at least 2 bytes (tag and length): a smaller payload cannot hold too many.
+	if len(b) > 2*MaxSparkplugReadings {
+		if err := checkShape(b); err != nil {
+			return nil, fmt.Errorf("not a Sparkplug B payload: %w", err)
+		}
 	}
 	if err := spUnmarshal.Unmarshal(b, p); err != nil {
 		return nil, fmt.Errorf("not a Sparkplug B payload: %w", err)
@@ -702,14 +705,16 @@ func (m *spMsg) device(devID string) error {
 // resolve finds a DATA metric's definition: by alias, else by name, in the device's (or node's) catalogue.
 func (m *spMsg) resolve(d *spDevice, mt *sparkplugb.Payload_Metric) (*spMetric, error) {
 	n := m.n
-	owner := fmt.Sprintf("edge node %s/%s", n.group, n.id)
-	if d != nil {
-		owner = fmt.Sprintf("device %s/%s/%s", n.group, n.id, d.id)
+	owner := func() string {
+		if d != nil {
+			return fmt.Sprintf("device %s/%s/%s", n.group, n.id, d.id)
+		}
+		return fmt.Sprintf("edge node %s/%s", n.group, n.id)
 	}
 	if mt.HasAlias() {
 		def := n.aliases[mt.GetAlias()]
 		if def == nil || def.dev != d {
-			return nil, fmt.Errorf("alias %d is not in the birth of %s (rebirth requested unless passive)", mt.GetAlias(), owner)
+			return nil, fmt.Errorf("alias %d is not in the birth of %s (rebirth requested unless passive)", mt.GetAlias(), owner())
 		}
 		return def, nil
 	}
@@ -720,7 +725,7 @@ func (m *spMsg) resolve(d *spDevice, mt *sparkplugb.Payload_Metric) (*spMetric, 
 	if def := byName[mt.GetName()]; def != nil && mt.HasName() {
 		return def, nil
 	}
-	return nil, fmt.Errorf("metric %q is not in the birth of %s (rebirth requested unless passive)", mt.GetName(), owner)
+	return nil, fmt.Errorf("metric %q is not in the birth of %s (rebirth requested unless passive)", mt.GetName(), owner())
 }
 
 // define builds the catalogue of a birth (of the node when d is nil) and appends the birth's values.

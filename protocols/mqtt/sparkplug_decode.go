@@ -515,8 +515,8 @@ func (m *spMsg) template(base fieldgate.Reading, tv *sparkplugb.Payload_Template
 
 // ---- the shape of a payload ----
 
-// checkShape walks a payload's wire format before it is unmarshalled and refuses one that would make more than
-// MaxSparkplugReadings messages (metrics, members, rows, cells, properties), or nests them deeper than the
+// checkShape walks a large payload's wire format before it is unmarshalled and refuses one that would make more
+// than MaxSparkplugReadings messages (metrics, members, rows, cells, properties), or nests them deeper than the
 // unmarshaller's recursion limit: proto.Unmarshal allocates a struct per message, so a payload of tiny metrics
 // could otherwise make it allocate a hundred times its size.
 func checkShape(b []byte) error {
