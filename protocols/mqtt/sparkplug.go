@@ -162,7 +162,8 @@ type spMetric struct {
 	dev      *spDevice // nil: the edge node's own
 	control  bool      // bdSeq, Node Control/*, a template definition: no readings
 	members  *spMembers
-	leaves   []spLeaf
+	leaves   []spLeaf            // the reading names it gave: what a death marks stale
+	leafSet  map[string]struct{} // leaves by name, for a composite
 }
 
 type spLeaf struct {

@@ -68,11 +68,33 @@ func (m *spMsg) metric(def *spMetric, mt *sparkplugb.Payload_Metric) error {
 	if err := m.value(base, def.name, def.datatype, mt, def.members, 0); err != nil {
 		return fmt.Errorf("metric %q: %w", def.name, err)
 	}
-	def.leaves = def.leaves[:0]
-	for _, r := range m.out[start:] {
-		def.leaves = append(def.leaves, spLeaf{name: r.Metric, kind: r.Value.Kind()})
-	}
+	def.remember(m.out[start:])
 	return nil
+}
+
+// remember adds the readings' names to the metric's leaves (what a death marks stale): a scalar's one name; every
+// name a composite (array, data set, template) gave since its birth, a DATA instance with some members adding
+// none and removing none.
+func (def *spMetric) remember(rs []fieldgate.Reading) {
+	composite := isArray(def.datatype) || def.datatype == uint32(sparkplugb.DataType_DataSet) || def.datatype == uint32(sparkplugb.DataType_Template)
+	if !composite && len(rs) == 1 {
+		if len(def.leaves) != 1 || def.leaves[0].name != def.name {
+			def.leaves = append(def.leaves[:0], spLeaf{name: def.name, kind: rs[0].Value.Kind()})
+		}
+		return
+	}
+	if def.leafSet == nil {
+		def.leafSet = make(map[string]struct{}, len(rs))
+		for _, l := range def.leaves {
+			def.leafSet[l.name] = struct{}{}
+		}
+	}
+	for _, r := range rs {
+		if _, ok := def.leafSet[r.Metric]; !ok && len(def.leafSet) < MaxSparkplugReadings {
+			def.leafSet[r.Metric] = struct{}{}
+			def.leaves = append(def.leaves, spLeaf{name: r.Metric, kind: r.Value.Kind()})
+		}
+	}
 }
 
 // add appends one reading, within MaxSparkplugReadings for the message.
