@@ -175,7 +175,7 @@ func newGateway(cfg *Config, log *slog.Logger) (*gateway, error) {
 	}
 	g.fwd = fwd
 	for i, mc := range cfg.MQTT {
-		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i), mc.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound))
+		in := newInput(g, mc.Name, "mqtt", fmt.Sprintf("mqtt[%d]", i), mc.SourceTimeBound())
 		src, err := mqtt.New(mc, log) // it adds input=mqtt:<name> to its log lines
 		if err != nil {
 			errs = append(errs, fieldgate.WithField(in.field, err))
