@@ -43,6 +43,15 @@
 // down (backpressure) rather than growing memory. A wait longer than the keepalive interval would cost the
 // connection (paho reads the ping responses on the same goroutine).
 //
+// # Sparkplug B
+//
+// With a sparkplug section (SparkplugConfig) the input is also a Sparkplug B host application: it subscribes to
+// the Sparkplug namespace, and the handler maps those messages with the input's Sparkplug host (sparkplug.go)
+// instead of a subscription's mapper, queueing and acknowledging them like any other. The host keeps every edge
+// node's catalogue from its births, decodes data by alias and the birth's datatype, follows sequence numbers,
+// marks metrics stale on deaths and a lost connection, and sends rebirth requests (NCMD) and, as a primary host,
+// its STATE through a sender goroutine of the session.
+//
 // # Caveats
 //
 //   - A persistent session keeps the subscriptions of an earlier configuration at the broker; messages on them

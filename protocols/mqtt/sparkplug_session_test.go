@@ -396,3 +396,22 @@ func TestSparkplugHostIDNeedsCleanSession(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A Sparkplug input leaves no goroutine behind either: not its sender, not a reorder timer still armed.
+func TestSparkplugRunLeavesNoGoroutine(t *testing.T) {
+	port := testutil.FreePort(t)
+	url := startMochi(t, port)
+	cfg := sparkplugTestConfig(url, "plant")
+	cfg.CleanSession, cfg.Sparkplug.HostID, cfg.Sparkplug.ReorderTimeout = true, "gw", time.Hour
+	sk := testutil.NewSink(t)
+	r := start(t, cfg, sk)
+	waitFor(t, 10*time.Second, "STATE online", func() bool { return r.src.Stats().Sparkplug.StateOnline })
+	e := newTestEdge(t, url, "plant", "edge1", 0)
+	e.publish("NBIRTH", "", 0, spDouble("temp", 1, 1))
+	e.seq += 5 // a gap: the reorder timer is armed for an hour
+	e.publish("NDATA", "", 0, spDouble("", 1, 2))
+	readingsOf(t, sk, 2)
+	e.c.Disconnect(100)
+	r.stop(t)
+	waitNoSourceGoroutine(t)
+}
