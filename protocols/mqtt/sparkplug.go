@@ -866,7 +866,7 @@ func (h *sparkplugHost) appendStale(out []fieldgate.Reading, n *spNode, d *spDev
 				if len(out) >= MaxSparkplugReadings {
 					return
 				}
-				out = append(out, fieldgate.Reading{Device: dev, Metric: l.name, Value: zeroOf(l.kind), Quality: fieldgate.Bad,
+				out = append(out, fieldgate.Reading{Device: dev, Metric: l.name, Value: fieldgate.Zero(l.kind), Quality: fieldgate.Bad,
 					Status: SparkplugQualityStale, SourceTime: at, GatewayTime: now})
 				h.c.staleReadings++
 			}
@@ -883,18 +883,6 @@ func (h *sparkplugHost) appendStale(out []fieldgate.Reading, n *spNode, d *spDev
 		}
 	}
 	return out
-}
-
-func zeroOf(k fieldgate.Kind) fieldgate.Value {
-	switch k {
-	case fieldgate.KindInt:
-		return fieldgate.Int(0)
-	case fieldgate.KindBool:
-		return fieldgate.Bool(false)
-	case fieldgate.KindString:
-		return fieldgate.String("")
-	}
-	return fieldgate.Float(0)
 }
 
 // connectionLost marks every online edge node stale, as the specification wants of a host that lost its broker:

@@ -125,7 +125,7 @@ func (m *spMsg) value(base fieldgate.Reading, name string, t uint32, mt *sparkpl
 	}
 	base.Metric = name
 	if mt.GetIsNull() {
-		base.Quality, base.Status, base.Value = fieldgate.Bad, StatusNull, zeroOf(kindOf(t))
+		base.Quality, base.Status, base.Value = fieldgate.Bad, StatusNull, fieldgate.Zero(kindOf(t))
 		return m.add(base)
 	}
 	switch dt(t) {
@@ -481,7 +481,7 @@ func (m *spMsg) dataSet(base fieldgate.Reading, ds *sparkplugb.Payload_DataSet, 
 			case err != nil:
 				return fmt.Errorf("DataSet row %d column %q: %w", ri, cols[ci], err)
 			case !set:
-				r.Quality, r.Status, r.Value = fieldgate.Bad, StatusNull, zeroOf(kindOf(types[ci]))
+				r.Quality, r.Status, r.Value = fieldgate.Bad, StatusNull, fieldgate.Zero(kindOf(types[ci]))
 			default:
 				r.Value = v
 			}
