@@ -158,7 +158,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	s := &Source{cfg: cfg, log: log.With("input", "mqtt:"+cfg.Name), origin: "mqtt:" + cfg.Name,
 		subs: cfg.Subscriptions, perSub: make([]subCounters, len(cfg.Subscriptions))}
 	if cfg.Sparkplug != nil {
-		s.spb = newSparkplugHost(*cfg.Sparkplug, s.origin, s.log)
+		s.spb = newSparkplugHost(*cfg.Sparkplug, s.log)
 	}
 	return s, nil
 }

@@ -190,11 +190,11 @@ type spOutbound struct {
 }
 
 // sparkplugHost is the Sparkplug state of one input: edge nodes, their catalogues and sequence numbers. It
-// outlives sessions (a reconnect marks nodes stale but keeps what the host knows of them).
+// outlives the input's sessions: a lost connection drops the catalogues (the nodes wait for births) but keeps
+// the nodes and their counters.
 type sparkplugHost struct {
 	cfg        SparkplugConfig // defaults applied
 	log        *slog.Logger
-	origin     string
 	device     template
 	node       template
 	filters    []string
@@ -209,11 +209,10 @@ type sparkplugHost struct {
 	timerAt        time.Time
 	closed         bool
 	levels         [maxLevels]string
-	scratch        []byte
 	pb             *sparkplugb.Payload
 	c              spCounters
 	lastLog        time.Time
-	notLoged       int
+	notLogged      int
 	lastStateAgain time.Time
 
 	stateTS                         atomic.Int64 // the STATE timestamp of the current connection (will and birth)
@@ -225,11 +224,11 @@ type spCounters struct {
 	births, deaths, ignoredDeaths, refusedBirths         uint64
 	rebirths, rebirthsNotSent, gaps, reordered, outOfSeq uint64
 	aliasMisses, withoutBirth, transient, historical     uint64
-	staleReadings, stateRepublished                      uint64
+	staleReadings                                        uint64
 }
 
-func newSparkplugHost(cfg SparkplugConfig, origin string, log *slog.Logger) *sparkplugHost {
-	h := &sparkplugHost{cfg: cfg, log: log, origin: origin, filters: cfg.filters(), now: time.Now,
+func newSparkplugHost(cfg SparkplugConfig, log *slog.Logger) *sparkplugHost {
+	h := &sparkplugHost{cfg: cfg, log: log, filters: cfg.filters(), now: time.Now,
 		out: make(chan spOutbound, 64), nodes: map[spNodeKey]*spNode{}, pb: new(sparkplugb.Payload)}
 	h.device, _ = parseTemplate(cfg.Device, sparkplugDevicePattern)
 	h.node, _ = parseTemplate(cfg.Node, sparkplugNodePattern)
@@ -575,11 +574,11 @@ func (h *sparkplugHost) enqueue(o spOutbound) bool {
 func (h *sparkplugHost) logf(msg string, args ...any) {
 	now := h.now()
 	if now.Sub(h.lastLog) < time.Second {
-		h.notLoged++
+		h.notLogged++
 		return
 	}
-	h.log.Info(msg, append(args, "not_logged_since_last", h.notLoged)...)
-	h.lastLog, h.notLoged = now, 0
+	h.log.Info(msg, append(args, "not_logged_since_last", h.notLogged)...)
+	h.lastLog, h.notLogged = now, 0
 }
 
 // ---- births, deaths, data ----
@@ -947,9 +946,7 @@ func (h *sparkplugHost) ownState(payload []byte, now time.Time) {
 		return
 	}
 	h.lastStateAgain = now
-	if h.enqueue(spOutbound{topic: h.stateTopic, qos: 1, retain: true, payload: stateJSON(true, h.stateTS.Load())}) {
-		h.c.stateRepublished++
-	}
+	h.enqueue(spOutbound{topic: h.stateTopic, qos: 1, retain: true, payload: stateJSON(true, h.stateTS.Load())})
 }
 
 // online publishes the STATE birth once the subscriptions are confirmed

@@ -69,7 +69,7 @@ func FuzzSparkplug(f *testing.F) {
 	types := []string{"NBIRTH", "NDEATH", "NDATA", "NCMD", "DBIRTH", "DDEATH", "DDATA", "DCMD"}
 	now := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, typ uint8, payload []byte) {
-		h := newSparkplugHost(SparkplugConfig{}.withDefaults(), "mqtt:fuzz", testLogger(nil))
+		h := newSparkplugHost(SparkplugConfig{}.withDefaults(), testLogger(nil))
 		defer h.close()
 		for _, m := range []struct {
 			topic string
@@ -138,7 +138,7 @@ func TestSparkplugHostilePayloadsAreBounded(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 	for _, c := range cases {
-		h := newSparkplugHost(SparkplugConfig{}.withDefaults(), "mqtt:test", testLogger(t))
+		h := newSparkplugHost(SparkplugConfig{}.withDefaults(), testLogger(t))
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -188,7 +188,7 @@ func benchDDATA(b testing.TB) (nb, db []byte, data [][]byte) {
 // a message of 50 values): compare ns/reading. go test -run '^$' -bench 'DDATA50|MapJSON50' -benchmem ./protocols/mqtt/
 func BenchmarkSparkplugDDATA50(b *testing.B) {
 	nb, db, data := benchDDATA(b)
-	h := newSparkplugHost(SparkplugConfig{}.withDefaults(), "mqtt:bench", testLogger(nil))
+	h := newSparkplugHost(SparkplugConfig{}.withDefaults(), testLogger(nil))
 	defer h.close()
 	now := time.Now()
 	if _, err := h.mapMessage(nil, "spBv1.0/g/NBIRTH/e", nb, now); err != nil {

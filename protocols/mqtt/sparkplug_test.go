@@ -109,7 +109,7 @@ func newTestHost(t *testing.T, cfg SparkplugConfig) *testHost {
 		t.Fatal(err)
 	}
 	th := &testHost{t: t, now: time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)}
-	th.h = newSparkplugHost(cfg.withDefaults(), "mqtt:test", testLogger(t))
+	th.h = newSparkplugHost(cfg.withDefaults(), testLogger(t))
 	th.h.now = func() time.Time { return th.now }
 	t.Cleanup(th.h.close)
 	return th
