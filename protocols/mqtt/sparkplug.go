@@ -401,7 +401,8 @@ func unmarshalSparkplug(b []byte, p *sparkplugb.Payload) (*sparkplugb.Payload, e
 }
 
 // inflateSparkplug returns the body of a compressed payload: DEFLATE (zlib) unless its "algorithm" metric says
-// GZIP.
+// GZIP. The body is inflated twice, first only to count its size: what is allocated is what it inflates to, within
+// MaxSparkplugPayload, never a growing buffer a compression bomb could drive to the limit.
 func inflateSparkplug(p *sparkplugb.Payload) ([]byte, error) {
 	algo := "DEFLATE"
 	for _, m := range p.GetMetrics() {
@@ -409,26 +410,34 @@ func inflateSparkplug(p *sparkplugb.Payload) ([]byte, error) {
 			algo = strings.ToUpper(m.GetStringValue())
 		}
 	}
-	var r io.ReadCloser
-	var err error
-	switch algo {
-	case "DEFLATE":
-		r, err = zlib.NewReader(bytes.NewReader(p.GetBody()))
-	case "GZIP":
-		r, err = gzip.NewReader(bytes.NewReader(p.GetBody()))
-	default:
-		return nil, fmt.Errorf("compressed payload: unknown algorithm %q", algo)
+	open := func() (io.ReadCloser, error) {
+		switch algo {
+		case "DEFLATE":
+			return zlib.NewReader(bytes.NewReader(p.GetBody()))
+		case "GZIP":
+			return gzip.NewReader(bytes.NewReader(p.GetBody()))
+		}
+		return nil, fmt.Errorf("unknown algorithm %q", algo)
 	}
+	r, err := open()
 	if err != nil {
+		return nil, fmt.Errorf("compressed payload: %w", err)
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(r, MaxSparkplugPayload+1))
+	r.Close()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("compressed payload: %w", err)
+	case n > MaxSparkplugPayload:
+		return nil, fmt.Errorf("compressed payload inflates beyond %d bytes", MaxSparkplugPayload)
+	}
+	if r, err = open(); err != nil {
 		return nil, fmt.Errorf("compressed payload: %w", err)
 	}
 	defer r.Close()
-	raw, err := io.ReadAll(io.LimitReader(r, MaxSparkplugPayload+1))
-	if err != nil {
+	raw := make([]byte, n)
+	if _, err := io.ReadFull(r, raw); err != nil {
 		return nil, fmt.Errorf("compressed payload: %w", err)
-	}
-	if len(raw) > MaxSparkplugPayload {
-		return nil, fmt.Errorf("compressed payload inflates beyond %d bytes", MaxSparkplugPayload)
 	}
 	return raw, nil
 }
