@@ -510,13 +510,10 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 		return
 	}
 	in.pending.Add(f.commit, f)
-	if f.commit == nothingToStore {
-		return
-	}
-	if f.commit != in.open {
+	if f.commit != nothingToStore && f.commit != in.open {
 		in.open, in.openQoS = f.commit, 0
 	}
-	if m.Qos() > 0 {
+	if m.Qos() > 0 && f.commit != nothingToStore {
 		in.openQoS++
 		// max_inflight messages wait in this commit: the broker sends nothing more until it has their
 		// acknowledgements, so do not wait for the commit interval. (Messages of earlier commits are being
