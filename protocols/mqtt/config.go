@@ -105,10 +105,10 @@ type SparkplugConfig struct {
 	// only while it is online (and keep their data, as historical metrics, while it is not). The specification
 	// wants a host's session clean, so host_id requires clean_session: true. Default: none (no STATE).
 	HostID string `yaml:"host_id"`
-	// Passive: never send NCMD rebirth requests (an unknown alias, data from an edge node without a birth, a
-	// sequence gap are then only counted and dead-lettered until the edge node sends its births by itself). For
-	// sites where another host application owns rebirths. Default false: requests, at most one per edge node
-	// per second.
+	// Passive: never send NCMD rebirth requests. An unknown alias, data from an edge node without a birth and a
+	// sequence gap are then only counted (and undecodable data dead-lettered) until the edge node sends its births
+	// by itself. For sites where another host application owns rebirths. Default false: requests, at most one per
+	// edge node per second.
 	Passive bool `yaml:"passive"`
 	// ReorderTimeout is how long a gap in an edge node's sequence numbers may wait for the missing messages
 	// before the input asks for a rebirth. Default 2s.

@@ -10,7 +10,8 @@ package mqtt
 //
 //   - NBIRTH: the edge node is online; its catalogue (every node metric: name, alias, datatype, properties, and
 //     template definitions) is built anew, every device is forgotten until its DBIRTH, the bdSeq metric is kept
-//     for the NDEATH and the sequence number restarts from the birth's. Its values become readings.
+//     for the NDEATH and the sequence number restarts from the birth's. Its values become readings, but for bdSeq,
+//     the Node Control/* commands and template definitions.
 //   - DBIRTH: the device is online with its catalogue (aliases are unique per edge node). Its values become
 //     readings.
 //   - NDATA, DDATA: each metric is resolved by alias (or name) against the birth and decoded by the birth's
