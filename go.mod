@@ -20,6 +20,7 @@ require (
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.48.0
+	google.golang.org/protobuf v1.36.12
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -40,8 +41,9 @@ require (
 	github.com/rs/xid v1.4.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 // gopcua v0.8.0 with bounded decoding and no session leaks: third_party/gopcua/PATCHES.md
 replace github.com/gopcua/opcua => ./third_party/gopcua
+
+tool google.golang.org/protobuf/cmd/protoc-gen-go

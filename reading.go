@@ -146,6 +146,15 @@ func Bool(b bool) Value {
 	return Value{kind: KindBool}
 }
 
+// Zero returns the zero Value of kind k (0, 0.0, false or ""): the value of a Bad reading that has none, of the
+// kind its good readings have. An unknown kind gives the float 0.
+func Zero(k Kind) Value {
+	if k > KindString {
+		k = KindFloat
+	}
+	return Value{kind: k}
+}
+
 // Kind returns the type the value holds.
 func (v Value) Kind() Kind { return v.kind }
 

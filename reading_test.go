@@ -32,3 +32,11 @@ func TestEventMs(t *testing.T) {
 		t.Error("TruncateMs of the zero time is not zero")
 	}
 }
+
+func TestZero(t *testing.T) {
+	for k, want := range map[Kind]Value{KindFloat: Float(0), KindInt: Int(0), KindBool: Bool(false), KindString: String(""), Kind(9): Float(0)} {
+		if got := Zero(k); got != want {
+			t.Errorf("Zero(%s) = %#v, want %#v", k, got, want)
+		}
+	}
+}

@@ -42,7 +42,8 @@ pg_bindir() {
 }
 
 # ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js,
-# and the tools of the ARM and packaging tests: qemu-user-static, lintian, systemd-analyze.
+# the tools of the ARM and packaging tests: qemu-user-static, lintian, systemd-analyze; and protoc (the Sparkplug B
+# code generation test).
 ensure_packages() {
 	local missing=()
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -54,6 +55,7 @@ ensure_packages() {
 	command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static)
 	command -v lintian >/dev/null || missing+=(lintian)
 	command -v systemd-analyze >/dev/null || missing+=(systemd)
+	command -v protoc >/dev/null || missing+=(protobuf-compiler)
 	apt_install "${missing[@]}"
 	export PATH="$PATH:/usr/sbin"
 }

@@ -6,6 +6,8 @@
 #   PostgreSQL 15     FIELDGATE_TEST_POSTGRES, FIELDGATE_TEST_POSTGRES_BIN
 #   kcat              FIELDGATE_TEST_KCAT
 #   npm servers       FIELDGATE_TEST_NPM_DIR, FIELDGATE_TEST_MODBUS_NPM, FIELDGATE_TEST_OPCUA_NPM
+#   npm edge node     FIELDGATE_TEST_SPARKPLUG_NPM (a Sparkplug B edge node script; each test starts its own)
+#   protoc            FIELDGATE_TEST_PROTOC (regenerates protocols/mqtt/sparkplugb to compare)
 # Every server gets its own port and a temporary directory; nothing touches the system's own Mosquitto or
 # PostgreSQL. Missing Debian packages are installed with apt-get, npm packages with npm ci.
 set -euo pipefail
@@ -46,6 +48,7 @@ pids+=($!)
 export FIELDGATE_TEST_MQTT="tcp://127.0.0.1:$mqtt_port"
 export FIELDGATE_TEST_MOSQUITTO="$(command -v mosquitto)"
 export FIELDGATE_TEST_KCAT="$(command -v kcat)"
+export FIELDGATE_TEST_PROTOC="$(command -v protoc)"
 
 # PostgreSQL: initdb refuses root, so the cluster belongs to the postgres user.
 pg_bin=$(pg_bindir)
@@ -69,6 +72,9 @@ if [ -f scripts/npm/modbus-server.js ]; then
 	node scripts/npm/modbus-server.js --port "$modbus_port" >"$work/modbus-npm.log" 2>&1 &
 	pids+=($!)
 	export FIELDGATE_TEST_MODBUS_NPM="127.0.0.1:$modbus_port"
+fi
+if [ -f scripts/npm/sparkplug-edge.js ]; then
+	export FIELDGATE_TEST_SPARKPLUG_NPM="$root/scripts/npm/sparkplug-edge.js"
 fi
 if [ -f scripts/npm/opcua-server.js ]; then
 	opcua_port=$(free_port)

@@ -1,6 +1,6 @@
-// Command devsim is a simulated plant for demos and benchmarks: an embedded MQTT broker with simulated sensors,
-// a Modbus TCP PLC, an OPC UA server, and an in-memory Kafka cluster (kfake) for the gateway to forward to and
-// the central service to consume from. Everything listens on 127.0.0.1 only.
+// Command devsim is a simulated plant for demos and benchmarks: an embedded MQTT broker with simulated sensors
+// and a Sparkplug B edge node, a Modbus TCP PLC, an OPC UA server, and an in-memory Kafka cluster (kfake) for the
+// gateway to forward to and the central service to consume from. Everything listens on 127.0.0.1 only.
 //
 //	devsim run   [flags]   start the plant and Kafka until interrupted
 //	devsim watch [flags]   print a live line of what flows through a running gateway and central service
@@ -62,16 +62,17 @@ func usage() {
 
 // plantConfig is what `devsim run` starts; an empty address leaves that part out.
 type plantConfig struct {
-	MQTTAddr   string  // embedded MQTT broker
-	SensorRate float64 // messages per second per simulated sensor
-	KafkaAddr  string  // kfake broker
-	KafkaDir   string  // kfake data directory; empty keeps Kafka in memory
-	Topic      string
-	Partitions int
-	ModbusAddr string // simulated PLC, Modbus TCP
-	ModbusRTU  string // path of a symlink to a pseudo-terminal where the PLC answers Modbus RTU
-	OPCUAAddr  string // simulated OPC UA server
-	StateDir   string
+	MQTTAddr      string  // embedded MQTT broker
+	SensorRate    float64 // messages per second per simulated sensor
+	SparkplugRate float64 // DDATA messages per second per device of the Sparkplug edge node
+	KafkaAddr     string  // kfake broker
+	KafkaDir      string  // kfake data directory; empty keeps Kafka in memory
+	Topic         string
+	Partitions    int
+	ModbusAddr    string // simulated PLC, Modbus TCP
+	ModbusRTU     string // path of a symlink to a pseudo-terminal where the PLC answers Modbus RTU
+	OPCUAAddr     string // simulated OPC UA server
+	StateDir      string
 }
 
 func runPlant(ctx context.Context, args []string, log *slog.Logger) error {
@@ -79,6 +80,7 @@ func runPlant(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("devsim run", flag.ContinueOnError)
 	fs.StringVar(&c.MQTTAddr, "mqtt", "127.0.0.1:18831", "listen address of the embedded MQTT broker (empty: none)")
 	fs.Float64Var(&c.SensorRate, "sensor-rate", 2, "messages per second per simulated MQTT sensor (0: no sensors)")
+	fs.Float64Var(&c.SparkplugRate, "sparkplug-rate", 1, "DDATA messages per second per device of the simulated Sparkplug B edge node (0: none)")
 	fs.StringVar(&c.KafkaAddr, "kafka", "127.0.0.1:19092", "listen address of the in-memory Kafka broker (empty: none)")
 	fs.StringVar(&c.KafkaDir, "kafka-data", "", "directory where the Kafka broker keeps its data across restarts (empty: memory only)")
 	fs.StringVar(&c.Topic, "topic", "fieldgate.readings", "Kafka topic to create")

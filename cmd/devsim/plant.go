@@ -32,6 +32,16 @@ func runParts(ctx context.Context, c plantConfig, log *slog.Logger) error {
 				return runSensors(ctx, "tcp://"+c.MQTTAddr, c.SensorRate, log.With("part", "mqtt-sensors"))
 			})
 		}
+		if c.SparkplugRate > 0 {
+			g.Go(func() error {
+				select {
+				case <-ready:
+				case <-ctx.Done():
+					return nil
+				}
+				return runSparkplugNode(ctx, "tcp://"+c.MQTTAddr, c.SparkplugRate, log.With("part", "sparkplug-edge"))
+			})
+		}
 	}
 	if c.ModbusAddr != "" {
 		g.Go(func() error { return runModbusPLC(ctx, c.ModbusAddr, log.With("part", "modbus-plc")) })

@@ -215,7 +215,7 @@ func (c *Config) inputs() []inputConfig {
 	var out []inputConfig
 	for i, m := range c.MQTT {
 		out = append(out, inputConfig{kind: "mqtt", name: m.Name, field: fmt.Sprintf("mqtt[%d]", i), cfg: m,
-			times: m.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound)})
+			times: m.SourceTimeBound()})
 	}
 	for i, m := range c.Modbus {
 		out = append(out, inputConfig{kind: "modbus", name: m.Name, field: fmt.Sprintf("modbus[%d]", i), cfg: m})

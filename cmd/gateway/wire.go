@@ -85,6 +85,9 @@ func inputMetrics(e emitter, stats any, l []string) {
 			e.counter("mqtt_subscription_readings_total", "Readings committed per subscription.", sub.Readings, sl...)
 			e.counter("mqtt_subscription_dead_letters_total", "Dead letters per subscription.", sub.DeadLetters, sl...)
 		}
+		if sp := s.Sparkplug; sp != nil {
+			sparkplugMetrics(e, sp, l)
+		}
 	case modbus.Stats:
 		e.counter("modbus_connects_total", "Connections opened (the first included).", s.Connects, l...)
 		e.counter("modbus_connect_failures_total", "Failed connection attempts.", s.ConnectFailures, l...)
@@ -130,6 +133,43 @@ func inputMetrics(e emitter, stats any, l []string) {
 				e.gauge("opcua_group_last_data_timestamp_seconds", "Unix time of the group's last reading: a gap while disconnected shows here.",
 					float64(gs.LastData.UnixNano())/1e9, gl...)
 			}
+		}
+	}
+}
+
+// sparkplugMetrics writes the counters of an MQTT input's Sparkplug host, and each edge node's state.
+func sparkplugMetrics(e emitter, sp *mqtt.SparkplugStats, l []string) {
+	for _, c := range []struct {
+		name, help string
+		v          uint64
+	}{
+		{"messages", "Messages on Sparkplug topics.", sp.Messages},
+		{"readings", "Readings committed from Sparkplug messages.", sp.Readings},
+		{"dead_letters", "Sparkplug messages stored as dead letters.", sp.DeadLetters},
+		{"births", "NBIRTH and DBIRTH messages taken.", sp.Births},
+		{"refused_births", "Births refused (a metric without name or datatype, a duplicate alias).", sp.RefusedBirths},
+		{"deaths", "NDEATH and DDEATH messages that marked metrics stale.", sp.Deaths},
+		{"ignored_deaths", "Deaths of no current birth (an NDEATH whose bdSeq is not the NBIRTH's).", sp.IgnoredDeaths},
+		{"rebirth_requests", "NCMD Node Control/Rebirth sent.", sp.RebirthRequests},
+		{"rebirths_not_sent", "Rebirths wanted but not sent: passive, or one sent to the edge node less than a second ago.", sp.RebirthsNotSent},
+		{"sequence_gaps", "Gaps in sequence numbers not filled within reorder_timeout.", sp.SequenceGaps},
+		{"reordered", "Messages that arrived late and filled a sequence gap in time.", sp.Reordered},
+		{"out_of_sequence", "Messages behind the expected sequence number and in no gap (duplicates).", sp.OutOfSequence},
+		{"alias_misses", "DATA messages with an alias or name their birth did not define.", sp.AliasMisses},
+		{"without_birth", "DATA or DBIRTH from an edge node or device without a current birth.", sp.WithoutBirth},
+		{"transient", "Metrics marked is_transient, not stored.", sp.Transient},
+		{"historical", "Metrics marked is_historical, stored at their own time.", sp.Historical},
+		{"stale_readings", "Bad (STALE) readings made for deaths and lost connections.", sp.StaleReadings},
+	} {
+		e.counter("sparkplug_"+c.name+"_total", c.help, c.v, l...)
+	}
+	e.gauge("sparkplug_state_online", "Primary host: 1 while its STATE birth is published on the current connection.", b2f(sp.StateOnline), l...)
+	for _, n := range sp.Nodes {
+		nl := append(append([]string(nil), l...), "group", n.Group, "edge_node", n.EdgeNode)
+		e.gauge("sparkplug_node_online", "1 while the edge node is born and not dead.", b2f(n.Online), nl...)
+		if !n.LastMessage.IsZero() {
+			e.gauge("sparkplug_node_last_message_timestamp_seconds", "Unix time of the edge node's last message.",
+				float64(n.LastMessage.UnixNano())/1e9, nl...)
 		}
 	}
 }
@@ -192,6 +232,9 @@ func describe(w io.Writer, l *loaded, offline, verbose bool) {
 		fmt.Fprintf(w, "  mqtt %s  %s  client_id %s, %s, tls %s%s\n", mc.Name, redactURL(mc.Broker), mc.ClientID, session, onOff(mc.TLS.On() || isTLSURL(mc.Broker)), auth)
 		for _, s := range mc.Subscriptions {
 			fmt.Fprintf(w, "    subscribe %s  %s\n", s.Topic, subscriptionDesc(s))
+		}
+		if sp := mc.Sparkplug; sp != nil {
+			fmt.Fprintf(w, "    sparkplug %s\n", sparkplugDesc(*sp))
 		}
 	}
 	for _, mc := range c.Modbus {
@@ -259,6 +302,32 @@ func saslDesc(s fieldgate.SASLConfig) string {
 		return "off"
 	}
 	return s.Mechanism + " user " + s.Username
+}
+
+func sparkplugDesc(c mqtt.SparkplugConfig) string {
+	groups := "every group"
+	if len(c.Groups) > 0 {
+		groups = "groups " + strings.Join(c.Groups, ",")
+	}
+	parts := []string{groups}
+	if c.Device != "" {
+		parts = append(parts, "device "+c.Device)
+	}
+	if c.Node != "" {
+		parts = append(parts, "node "+c.Node)
+	}
+	if c.HostID != "" {
+		parts = append(parts, "primary host "+c.HostID+" (STATE)")
+	}
+	if c.Passive {
+		parts = append(parts, "passive (no rebirth requests)")
+	} else {
+		parts = append(parts, "rebirth requests")
+	}
+	if c.ReorderTimeout != 0 {
+		parts = append(parts, "reorder_timeout "+c.ReorderTimeout.String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func subscriptionDesc(s mqtt.Subscription) string {

@@ -649,21 +649,9 @@ func unnamedException(err error) (code uint8, ok bool) {
 
 func appendBad(out []fieldgate.Reading, d *device, r readRequest, status uint32, t time.Time) []fieldgate.Reading {
 	for _, tag := range r.tags {
-		out = append(out, fieldgate.Reading{Device: d.name, Metric: tag.name, Value: zeroOf(tag.dec.Kind()), Quality: fieldgate.Bad, Status: status, GatewayTime: t})
+		out = append(out, fieldgate.Reading{Device: d.name, Metric: tag.name, Value: fieldgate.Zero(tag.dec.Kind()), Quality: fieldgate.Bad, Status: status, GatewayTime: t})
 	}
 	return out
-}
-
-func zeroOf(k fieldgate.Kind) fieldgate.Value {
-	switch k {
-	case fieldgate.KindInt:
-		return fieldgate.Int(0)
-	case fieldgate.KindBool:
-		return fieldgate.Bool(false)
-	case fieldgate.KindString:
-		return fieldgate.String("")
-	}
-	return fieldgate.Float(0)
 }
 
 func (s *Source) decode(out []fieldgate.Reading, d *device, r readRequest, regs []uint16, bits []bool, t time.Time) []fieldgate.Reading {

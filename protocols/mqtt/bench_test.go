@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -65,4 +66,40 @@ func BenchmarkMapValue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMapJSON50 is the JSON mapper on a message of 50 values (doubles, integers and booleans, as
+// BenchmarkSparkplugDDATA50's) with a timestamp: the baseline of the Sparkplug figures, per reading.
+func BenchmarkMapJSON50(b *testing.B) {
+	m, err := NewMapper(Subscription{Topic: "plant/{line}/{device}/telemetry", Device: "{line}/{device}",
+		Timestamp: &Timestamp{Path: "ts", Format: TimeUnixMS}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"ts":1764076570123`)
+	for i := range 50 {
+		switch i % 3 {
+		case 0:
+			payload = fmt.Appendf(payload, `,"sensor_%02d":%g`, i, float64(i)*1.25)
+		case 1:
+			payload = fmt.Appendf(payload, `,"sensor_%02d":%d`, i, -i)
+		case 2:
+			payload = fmt.Appendf(payload, `,"sensor_%02d":%t`, i, i%2 == 0)
+		}
+	}
+	payload = append(payload, '}')
+	now := time.Now()
+	dst := make([]fieldgate.Reading, 0, 64)
+	var n int
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if dst, err = m.Map(dst[:0], "plant/l1/d7/telemetry", payload, now); err != nil {
+			b.Fatal(err)
+		}
+		n += len(dst)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/reading")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(len(payload)), "B/msg")
 }

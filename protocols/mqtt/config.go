@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fieldgate/fieldgate"
 )
@@ -61,15 +62,72 @@ type Config struct {
 	// reading from the broker until the oldest are committed, which bounds memory against a QoS 0 flood.
 	// Default 1024.
 	MaxBatch int `yaml:"max_batch"`
-	// Subscriptions are the topics to read and how their payloads map to readings. At least one. A message is
-	// mapped by the first subscription, in this order, whose topic filter matches its topic.
+	// Subscriptions are the topics to read and how their payloads map to readings. At least one, unless sparkplug
+	// is set. A message is mapped by the first subscription, in this order, whose topic filter matches its topic.
 	Subscriptions []Subscription `yaml:"subscriptions"`
+	// Sparkplug makes the input a Sparkplug B host application besides (or instead of) its subscriptions: it
+	// subscribes to the Sparkplug namespace and decodes births, data and deaths (see SparkplugConfig).
+	Sparkplug *SparkplugConfig `yaml:"sparkplug"`
 	// SourceTime bounds the payload timestamps taken as the readings' time: one outside [gateway time − max_past,
 	// gateway time + max_future] (a sensor sending seconds where milliseconds are configured, a clock never set)
 	// is replaced by the gateway time and the reading marked Uncertain with fieldgate.StatusImplausibleTime, and
 	// counted. The gateway applies it to every reading of the input before it commits it. Default: one day
 	// either way (fieldgate.DefaultSourceTimeBound); raise max_past for devices that upload old data on purpose.
+	// With sparkplug set the default looks a year back (SparkplugSourceTimeBound): edge nodes send what they
+	// stored while the host was away as historical metrics, with their own time.
 	SourceTime fieldgate.SourceTimeBound `yaml:"source_time"`
+}
+
+// SparkplugConfig makes an MQTT input a Sparkplug B host application (Eclipse Sparkplug 3.0, ISO/IEC 20237). In
+// YAML, under an mqtt input:
+//
+//	sparkplug:
+//	  groups: [plant1]                       # spBv1.0/plant1/#; default every group
+//	  device: "{group}/{edge_node}/{device}" # names of devices' readings
+//	  node: "{group}/{edge_node}"            # names of edge nodes' own readings
+//	  host_id: fieldgate-gw07                # primary host: STATE birth and will (needs clean_session: true)
+//	  passive: false                         # true: never ask for rebirths (another host does)
+//	  reorder_timeout: 2s
+//
+// See the package doc for what the input does with each message.
+type SparkplugConfig struct {
+	// Groups are the Sparkplug group ids to read, each subscribed to as spBv1.0/<group>/#. Default: every group
+	// (spBv1.0/#).
+	Groups []string `yaml:"groups"`
+	// Device names the device of a device's readings (DBIRTH, DDATA, DDEATH), as a template over {group},
+	// {edge_node} and {device}, like a subscription's device. Default "{group}/{edge_node}/{device}".
+	Device string `yaml:"device"`
+	// Node names the device of an edge node's own readings (NBIRTH, NDATA, NDEATH), as a template over {group}
+	// and {edge_node}. Default "{group}/{edge_node}".
+	Node string `yaml:"node"`
+	// HostID, when set, makes the input the primary host application of that id: its connection carries the
+	// will spBv1.0/STATE/<host_id> {"online":false,...} (retained, QoS 1), and once subscribed it publishes
+	// {"online":true,...} there with the same timestamp, so that edge nodes configured for this host publish
+	// only while it is online (and keep their data, as historical metrics, while it is not). The specification
+	// wants a host's session clean, so host_id requires clean_session: true. Default: none (no STATE).
+	HostID string `yaml:"host_id"`
+	// Passive: never send NCMD rebirth requests. An unknown alias, data from an edge node without a birth and a
+	// sequence gap are then only counted (and undecodable data dead-lettered) until the edge node sends its births
+	// by itself. For sites where another host application owns rebirths. Default false: requests, at most one per
+	// edge node per second.
+	Passive bool `yaml:"passive"`
+	// ReorderTimeout is how long a gap in an edge node's sequence numbers may wait for the missing messages
+	// before the input asks for a rebirth. Default 2s.
+	ReorderTimeout time.Duration `yaml:"reorder_timeout"`
+	// QoS of the subscriptions: 0 or 1 (default; Sparkplug's wills and STATE are QoS 1, its data QoS 0).
+	QoS *byte `yaml:"qos"`
+}
+
+// SparkplugSourceTimeBound is the default source_time of an input with sparkplug set: a year back (historical
+// metrics), a day ahead.
+var SparkplugSourceTimeBound = fieldgate.SourceTimeBound{MaxPast: 365 * 24 * time.Hour, MaxFuture: 24 * time.Hour}
+
+// SourceTimeBound returns the input's source_time with its defaults applied.
+func (c Config) SourceTimeBound() fieldgate.SourceTimeBound {
+	if c.Sparkplug != nil {
+		return c.SourceTime.WithDefaults(SparkplugSourceTimeBound)
+	}
+	return c.SourceTime.WithDefaults(fieldgate.DefaultSourceTimeBound)
 }
 
 // Subscription is one topic pattern and how its messages become readings.
@@ -137,6 +195,9 @@ const (
 	DefaultMaxBatch             = 1024
 	DefaultMaxInflight          = 20
 	DefaultQoS                  = 1
+	DefaultReorderTimeout       = 2 * time.Second
+	DefaultSparkplugDevice      = "{group}/{edge_node}/{device}"
+	DefaultSparkplugNode        = "{group}/{edge_node}"
 )
 
 // WithDefaults returns c with every zero field set to its default (the Defaults above, and each subscription's).
@@ -165,6 +226,27 @@ func (c Config) WithDefaults() Config {
 		subs[i] = s.withDefaults()
 	}
 	c.Subscriptions = subs
+	if c.Sparkplug != nil {
+		sp := c.Sparkplug.withDefaults()
+		c.Sparkplug = &sp
+	}
+	return c
+}
+
+func (c SparkplugConfig) withDefaults() SparkplugConfig {
+	if c.Device == "" {
+		c.Device = DefaultSparkplugDevice
+	}
+	if c.Node == "" {
+		c.Node = DefaultSparkplugNode
+	}
+	if c.ReorderTimeout == 0 {
+		c.ReorderTimeout = DefaultReorderTimeout
+	}
+	if c.QoS == nil {
+		q := byte(DefaultQoS)
+		c.QoS = &q
+	}
 	return c
 }
 
@@ -243,8 +325,15 @@ func (c Config) Validate() error {
 	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
 		add("max_inflight", "%d: want 1 to 65535 (the broker's max_inflight_messages; 0 for the default %d)", c.MaxInflight, DefaultMaxInflight)
 	}
-	if len(c.Subscriptions) == 0 {
-		add("subscriptions", "at least one subscription is required")
+	if len(c.Subscriptions) == 0 && c.Sparkplug == nil {
+		add("subscriptions", "at least one subscription is required (or a sparkplug section)")
+	}
+	if c.Sparkplug != nil {
+		if err := c.Sparkplug.Validate(); err != nil {
+			errs = append(errs, fieldgate.WithField("sparkplug", err))
+		} else if c.Sparkplug.HostID != "" && !c.CleanSession {
+			add("sparkplug.host_id", "a primary host application needs clean_session: true (the specification wants a host's session clean; edge nodes keep their data while the host is offline and send it as historical metrics)")
+		}
 	}
 	topics := map[string]int{}
 	for i, s := range c.Subscriptions {
@@ -259,8 +348,93 @@ func (c Config) Validate() error {
 		} else {
 			topics[p.filter] = i
 		}
+		if c.Sparkplug != nil && c.Sparkplug.overlaps(p.filter) {
+			add(field+".topic", "filter %q also matches Sparkplug topics, which the sparkplug section reads", p.filter)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the sparkplug section; field paths are relative to it.
+func (c SparkplugConfig) Validate() error {
+	var errs []error
+	add := func(field, format string, a ...any) { errs = append(errs, fieldgate.FieldErrorf(field, format, a...)) }
+	seen := map[string]int{}
+	for i, g := range c.Groups {
+		field := fmt.Sprintf("groups[%d]", i)
+		if err := checkSparkplugID(g); err != nil {
+			add(field, "%v", err)
+		} else if g == "STATE" {
+			add(field, "STATE is reserved for host applications' state, not a group")
+		} else if j, dup := seen[g]; dup {
+			add(field, "%q is listed twice (also groups[%d])", g, j)
+		} else {
+			seen[g] = i
+		}
+	}
+	if c.HostID != "" {
+		if err := checkSparkplugID(c.HostID); err != nil {
+			add("host_id", "%v", err)
+		}
+	}
+	if _, err := parseTemplate(c.Device, sparkplugDevicePattern); err != nil {
+		errs = append(errs, fieldgate.WithField("device", err))
+	}
+	if _, err := parseTemplate(c.Node, sparkplugNodePattern); err != nil {
+		errs = append(errs, fieldgate.WithField("node", err))
+	}
+	if c.ReorderTimeout < 0 {
+		add("reorder_timeout", "negative duration %v", c.ReorderTimeout)
+	}
+	if c.QoS != nil && *c.QoS > 1 {
+		add("qos", "%d: want 0 or 1 (Sparkplug uses no QoS 2)", *c.QoS)
+	}
+	return errors.Join(errs...)
+}
+
+// checkSparkplugID checks a group, edge node or host id: a topic level (tck-id-topic-structure-namespace-valid-*).
+func checkSparkplugID(s string) error {
+	switch {
+	case s == "":
+		return errors.New("empty")
+	case strings.ContainsAny(s, "+#/"):
+		return fmt.Errorf("%q: +, # and / are not allowed in a Sparkplug id", s)
+	case strings.ContainsRune(s, 0) || !utf8.ValidString(s):
+		return fmt.Errorf("%q: not valid UTF-8 text", s)
+	}
+	return nil
+}
+
+// filters returns the MQTT filters the sparkplug section subscribes to: its groups (or every group) and, for a
+// primary host, its own STATE topic.
+func (c SparkplugConfig) filters() []string {
+	var fs []string
+	if len(c.Groups) == 0 {
+		fs = append(fs, sparkplugNamespace+"/#")
+	}
+	for _, g := range c.Groups {
+		fs = append(fs, sparkplugNamespace+"/"+g+"/#")
+	}
+	if c.HostID != "" && len(c.Groups) > 0 {
+		fs = append(fs, sparkplugStateTopic(c.HostID))
+	}
+	return fs
+}
+
+// overlaps reports whether an MQTT filter would receive messages of the sparkplug section's filters.
+func (c SparkplugConfig) overlaps(filter string) bool {
+	groups := c.Groups
+	if len(groups) == 0 {
+		groups = []string{"g"}
+	}
+	for _, g := range groups {
+		for _, t := range []string{"NBIRTH/n", "DDATA/n/d", "NDATA/n"} {
+			if matchFilter(filter, sparkplugNamespace+"/"+g+"/"+t) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Warnings returns configuration that is valid but probably unwise, for the caller to log.
@@ -272,7 +446,8 @@ func (c Config) Warnings() []string {
 	if c.TLS.InsecureSkipVerify {
 		w = append(w, fmt.Sprintf("mqtt input %q does not verify the broker's certificate (tls.insecure_skip_verify)", c.Name))
 	}
-	if c.CleanSession {
+	// A Sparkplug host's session is clean by the specification: edge nodes keep their data while it is away.
+	if c.CleanSession && len(c.Subscriptions) > 0 {
 		w = append(w, fmt.Sprintf("mqtt input %q uses a clean session: messages published while the gateway is down are lost", c.Name))
 	}
 	for i, s := range c.Subscriptions {

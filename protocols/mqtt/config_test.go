@@ -73,6 +73,21 @@ func TestValidateNamesTheField(t *testing.T) {
 		{"duplicate filter", func(c *Config) {
 			c.Subscriptions = append(c.Subscriptions, Subscription{Topic: "plant/+/{dev}/telemetry"})
 		}, "subscriptions[1].topic", "same as subscriptions[0]"},
+		{"sparkplug group with a slash", func(c *Config) { c.Sparkplug = &SparkplugConfig{Groups: []string{"a/b"}} }, "sparkplug.groups[0]", "not allowed"},
+		{"sparkplug group STATE", func(c *Config) { c.Sparkplug = &SparkplugConfig{Groups: []string{"STATE"}} }, "sparkplug.groups[0]", "reserved"},
+		{"sparkplug group twice", func(c *Config) { c.Sparkplug = &SparkplugConfig{Groups: []string{"a", "a"}} }, "sparkplug.groups[1]", "listed twice"},
+		{"sparkplug empty group", func(c *Config) { c.Sparkplug = &SparkplugConfig{Groups: []string{""}} }, "sparkplug.groups[0]", "empty"},
+		{"sparkplug host id with a wildcard", func(c *Config) {
+			c.CleanSession, c.Sparkplug = true, &SparkplugConfig{HostID: "gw+1"}
+		}, "sparkplug.host_id", "not allowed"},
+		{"sparkplug device template", func(c *Config) { c.Sparkplug = &SparkplugConfig{Device: "{line}/{device}"} }, "sparkplug.device", "{line} is not a named segment"},
+		{"sparkplug node template with device", func(c *Config) { c.Sparkplug = &SparkplugConfig{Node: "{edge_node}/{device}"} }, "sparkplug.node", "{device}"},
+		{"sparkplug negative reorder timeout", func(c *Config) { c.Sparkplug = &SparkplugConfig{ReorderTimeout: -time.Second} }, "sparkplug.reorder_timeout", "negative"},
+		{"sparkplug qos 2", func(c *Config) { c.Sparkplug = &SparkplugConfig{QoS: qos(2)} }, "sparkplug.qos", "want 0 or 1"},
+		{"subscription overlapping sparkplug", func(c *Config) {
+			c.Subscriptions[0].Topic, c.Subscriptions[0].Device = "#", ""
+			c.Sparkplug = &SparkplugConfig{Groups: []string{"plant1"}}
+		}, "subscriptions[0].topic", "also matches Sparkplug topics"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -121,6 +136,37 @@ func TestValidateAcceptsAndDefaults(t *testing.T) {
 	cfg.Subscriptions[0].QoS = qos(0)
 	if q := *cfg.WithDefaults().Subscriptions[0].QoS; q != 0 {
 		t.Errorf("qos 0 became %d", q)
+	}
+}
+
+// A Sparkplug input needs no subscription; its defaults, filters and source-time bound.
+func TestSparkplugConfigDefaults(t *testing.T) {
+	cfg := Config{Name: "spb", Broker: "tcp://127.0.0.1:1883", Sparkplug: &SparkplugConfig{Groups: []string{"plant1", "plant2"}, HostID: "gw"}}
+	cfg.CleanSession = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sp := cfg.WithDefaults().Sparkplug
+	if sp.Device != "{group}/{edge_node}/{device}" || sp.Node != "{group}/{edge_node}" || sp.ReorderTimeout != 2*time.Second || *sp.QoS != 1 {
+		t.Errorf("defaults %+v", sp)
+	}
+	if cfg.Sparkplug.QoS != nil {
+		t.Error("withDefaults changed the caller's sparkplug section")
+	}
+	if f := sp.filters(); strings.Join(f, " ") != "spBv1.0/plant1/# spBv1.0/plant2/# spBv1.0/STATE/gw" {
+		t.Errorf("filters %v", f)
+	}
+	if f := (SparkplugConfig{}).filters(); len(f) != 1 || f[0] != "spBv1.0/#" {
+		t.Errorf("filters of every group %v", f)
+	}
+	if b := cfg.SourceTimeBound(); b.MaxPast != 365*24*time.Hour || b.MaxFuture != 24*time.Hour {
+		t.Errorf("source-time bound %+v", b)
+	}
+	if b := validConfig().SourceTimeBound(); b != fieldgate.DefaultSourceTimeBound {
+		t.Errorf("source-time bound without sparkplug %+v", b)
+	}
+	if w := cfg.Warnings(); len(w) != 0 {
+		t.Errorf("a clean session is what the specification wants of a host, no warning: %v", w)
 	}
 }
 

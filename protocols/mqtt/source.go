@@ -43,6 +43,15 @@
 // down (backpressure) rather than growing memory. A wait longer than the keepalive interval would cost the
 // connection (paho reads the ping responses on the same goroutine).
 //
+// # Sparkplug B
+//
+// With a sparkplug section (SparkplugConfig) the input is also a Sparkplug B host application: it subscribes to
+// the Sparkplug namespace, and the handler maps those messages with the input's Sparkplug host (sparkplug.go)
+// instead of a subscription's mapper, queueing and acknowledging them like any other. The host keeps every edge
+// node's catalogue from its births, decodes data by alias and the birth's datatype, follows sequence numbers,
+// marks metrics stale on deaths and a lost connection, and sends rebirth requests (NCMD) and, as a primary host,
+// its STATE through a sender goroutine of the session.
+//
 // # Caveats
 //
 //   - A persistent session keeps the subscriptions of an earlier configuration at the broker; messages on them
@@ -91,6 +100,7 @@ type Source struct {
 	ackNanos, ackCount              atomic.Uint64
 	perSub                          []subCounters
 	unrouted                        atomic.Uint64
+	spb                             *sparkplugHost // nil without a sparkplug section
 
 	// The rate limit of the dead-letter log; used by one acknowledger at a time.
 	lastLog    time.Time
@@ -123,6 +133,7 @@ type Stats struct {
 	AckLatencyCount   uint64
 	Subscriptions     []SubscriptionStats // in configuration order
 	Unrouted          uint64              // messages that matched no subscription (dead letters, counted in DeadLetters too)
+	Sparkplug         *SparkplugStats     // the Sparkplug host application, nil without a sparkplug section
 }
 
 // SubscriptionStats are the counters of one subscription.
@@ -147,6 +158,9 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 	cfg = cfg.WithDefaults()
 	s := &Source{cfg: cfg, log: log, origin: "mqtt:" + cfg.Name,
 		subs: cfg.Subscriptions, perSub: make([]subCounters, len(cfg.Subscriptions))}
+	if cfg.Sparkplug != nil {
+		s.spb = newSparkplugHost(*cfg.Sparkplug, s.log)
+	}
 	return s, nil
 }
 
@@ -168,6 +182,9 @@ func (s *Source) Stats() Stats {
 		c := &s.perSub[i]
 		st.Subscriptions[i] = SubscriptionStats{Topic: s.subs[i].Topic, Messages: c.messages.Load(),
 			Readings: c.readings.Load(), DeadLetters: c.deadLetters.Load()}
+	}
+	if s.spb != nil {
+		st.Sparkplug = s.spb.stats()
 	}
 	return st
 }
@@ -198,6 +215,12 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 		if mappers[i], err = NewMapper(sub); err != nil {
 			return fmt.Errorf("mqtt input %s: subscriptions[%d]: %w", s.cfg.Name, i, err)
 		}
+	}
+	if s.spb != nil {
+		s.spb.mu.Lock()
+		s.spb.sink = sink
+		s.spb.mu.Unlock()
+		defer s.spb.close()
 	}
 	const firstDelay = 500 * time.Millisecond
 	delay := firstDelay
@@ -234,12 +257,25 @@ func (s *Source) session(ctx context.Context, tlsCfg *tls.Config, in *intake) (c
 	in.stop = make(chan struct{})
 	in.settled = make(chan struct{}, 1)
 	client := paho.NewClient(s.options(tlsCfg, in.handle))
+	stopSender := func() {}
+	if s.spb != nil {
+		stop, sent := make(chan struct{}), make(chan struct{})
+		go func() { defer close(sent); s.spb.sender(client, stop) }()
+		stopSender = func() { close(stop); <-sent }
+	}
 	defer func() {
 		in.close() // the handler takes nothing more, so paho's router can stop
+		stopSender()
+		if s.spb != nil {
+			s.spb.offline(client, disconnectQuiesce*time.Millisecond)
+		}
 		client.Disconnect(disconnectQuiesce)
 		s.subscribed.Store(false)
 		if s.connected.Swap(false) && errors.Is(err, errCommit) {
 			s.losses.Add(1)
+			if s.spb != nil {
+				s.spb.connectionLost()
+			}
 		}
 		s.discarded.Add(uint64(in.pending.Len()))
 	}()
@@ -294,11 +330,23 @@ func (s *Source) options(tlsCfg *tls.Config, handler paho.MessageHandler) *paho.
 		s.subscribe(c)
 	})
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
-		s.connected.Store(false)
-		s.subscribed.Store(false)
 		s.losses.Add(1)
 		s.log.Warn("mqtt connection lost; reconnecting", "broker", s.cfg.Broker, "err", err)
 	})
+	// paho runs the lost handler concurrently with its reconnect, so it can run after the next connection's
+	// connect handler: what a lost connection changes is done before each reconnect attempt instead.
+	o.SetReconnectingHandler(func(_ paho.Client, opts *paho.ClientOptions) {
+		s.connected.Store(false)
+		s.subscribed.Store(false)
+		if s.spb != nil {
+			s.spb.reconnecting(opts)
+		}
+	})
+	if s.spb != nil && s.spb.stateTopic != "" {
+		// A primary host's will: STATE offline, with a timestamp new at every connect, which the STATE birth
+		// repeats (tck-id-host-topic-phid-death-payload-timestamp-connect, -birth-payload-timestamp).
+		o.SetBinaryWill(s.spb.stateTopic, s.spb.newStateTimestamp(), 1, true)
+	}
 	return o
 }
 
@@ -309,6 +357,11 @@ func (s *Source) subscribe(c paho.Client) {
 	for _, sub := range s.subs {
 		p, _ := parsePattern(sub.Topic)
 		filters[p.filter] = *sub.QoS
+	}
+	if s.spb != nil {
+		for _, f := range s.spb.filters {
+			filters[f] = *s.cfg.Sparkplug.QoS
+		}
 	}
 	tok := c.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
@@ -333,6 +386,9 @@ func (s *Source) subscribe(c paho.Client) {
 	}
 	if refused {
 		return
+	}
+	if s.spb != nil {
+		s.spb.online(c, s.cfg.ConnectTimeout)
 	}
 	s.subscribed.Store(s.connected.Load())
 	s.log.Info("mqtt connected and subscribed", "broker", redactURL(s.cfg.Broker), "client_id", s.cfg.ClientID, "filters", len(filters))
@@ -374,10 +430,24 @@ type inflight struct {
 	msg    paho.Message
 	at     time.Time
 	commit *fieldgate.Commit
-	sub    int   // subscription index, -1 for none
+	sub    int   // subscription index, or subNone, subSparkplug
 	n      int   // readings of this message
 	reason error // non-nil: it was stored as a dead letter
 }
+
+// inflight.sub of a message that matched no subscription, and of one the Sparkplug host took.
+const (
+	subNone      = -1
+	subSparkplug = -2
+)
+
+// nothingToStore is the commit of a message with nothing to store: already done, so the message is acknowledged
+// as soon as the messages before it are.
+var nothingToStore = func() *fieldgate.Commit {
+	c := fieldgate.NewCommit()
+	c.Finish(nil)
+	return c
+}()
 
 // handle is paho's message handler: it maps the message and queues its readings or its dead letter in the
 // buffer, without waiting for the commit. It runs on paho's router goroutine, which also reads the keepalive
@@ -393,7 +463,7 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 	if m.Duplicate() {
 		s.redelivered.Add(1)
 	}
-	f := inflight{msg: m, at: time.Now(), sub: -1}
+	f := inflight{msg: m, at: time.Now(), sub: subNone}
 	topic := m.Topic()
 	for k, mp := range in.mappers {
 		if mp.Matches(topic) {
@@ -401,17 +471,30 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 			break
 		}
 	}
+	if f.sub == subNone && s.spb != nil && s.spb.matches(topic) {
+		f.sub = subSparkplug
+	}
 	in.readings = in.readings[:0]
-	if f.sub < 0 {
+	switch f.sub {
+	case subNone:
 		f.reason = fmt.Errorf("topic %q matches no subscription (a persistent session keeps the subscriptions of an earlier configuration)", topic)
 		s.unrouted.Add(1)
-	} else {
+	case subSparkplug:
+		s.spb.messages.Add(1)
+		in.readings, f.reason = s.spb.mapMessage(in.readings, topic, m.Payload(), f.at)
+	default:
 		s.perSub[f.sub].messages.Add(1)
 		in.readings, f.reason = in.mappers[f.sub].Map(in.readings, topic, m.Payload(), f.at)
-		f.n = len(in.readings)
 	}
+	f.n = len(in.readings)
 	var err error
-	if f.reason == nil {
+	switch {
+	case f.reason != nil:
+	case f.n == 0:
+		// Nothing to store (a Sparkplug command, STATE, or a death of no current birth): acknowledged in turn,
+		// after the messages before it.
+		f.commit = nothingToStore
+	default:
 		f.commit, err = in.sink.Queue(in.readings, nil)
 		if errors.Is(err, fieldgate.ErrInvalidReading) {
 			f.reason, f.n = err, 0 // the buffer refuses what the mapper made of it: poison, not a reason to reconnect
@@ -428,10 +511,10 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 		return
 	}
 	in.pending.Add(f.commit, f)
-	if f.commit != in.open {
+	if f.commit != nothingToStore && f.commit != in.open {
 		in.open, in.openQoS = f.commit, 0
 	}
-	if m.Qos() > 0 {
+	if m.Qos() > 0 && f.commit != nothingToStore {
 		in.openQoS++
 		// max_inflight messages wait in this commit: the broker sends nothing more until it has their
 		// acknowledgements, so do not wait for the commit interval. (Messages of earlier commits are being
@@ -497,20 +580,30 @@ func (in *intake) acknowledge(ctx context.Context) (committed bool, err error) {
 				s.discarded.Add(1)
 				return
 			}
-			committed = true
-			if f.commit != last {
-				last = f.commit
-				s.commits.Add(1)
+			if f.commit != nothingToStore {
+				committed = true
+				if f.commit != last {
+					last = f.commit
+					s.commits.Add(1)
+				}
 			}
 			if f.reason != nil {
 				s.deadLetters.Add(1)
-				if f.sub >= 0 {
+				switch {
+				case f.sub >= 0:
 					s.perSub[f.sub].deadLetters.Add(1)
+				case f.sub == subSparkplug:
+					s.spb.deadLetters.Add(1)
 				}
 				s.logDeadLetter(f.msg.Topic(), f.reason)
 			} else {
 				s.readings.Add(uint64(f.n))
-				s.perSub[f.sub].readings.Add(uint64(f.n))
+				switch {
+				case f.sub >= 0:
+					s.perSub[f.sub].readings.Add(uint64(f.n))
+				case f.sub == subSparkplug:
+					s.spb.readings.Add(uint64(f.n))
+				}
 			}
 			f.msg.Ack()
 			if f.msg.Qos() > 0 {

@@ -732,6 +732,9 @@ func TestFullWindowIsCommittedAtOnce(t *testing.T) {
 			}
 			took := time.Since(begin)
 			commits, flushes := sk.Commits()
+			// The sink records the readings before it finishes their commit, so the last acknowledgements may
+			// still be on their way.
+			waitFor(t, 5*time.Second, "every acknowledgement", func() bool { return r.src.Stats().AckedMessages >= n })
 			st := r.src.Stats()
 			if took > 7*time.Second || flushes < n/20-1 || commits > n/20+1 || st.AckedMessages != n {
 				t.Errorf("%d messages took %s in %d commits (%d flushed), input stats %+v; want at most one interval, commits of about 20 messages flushed at once, and every message acknowledged",
