@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -92,7 +91,7 @@ func TestLastGoodStart(t *testing.T) {
 	}
 	// Never applied: nothing to fall back on.
 	writeFile(t, env.cfgPath, string(good)+"kafka: [\n")
-	out, err := exec.Command(gatewayBinary(t), "run", "-config", env.cfgPath).CombinedOutput()
+	out, err := testutil.TargetCommand(gatewayBinary(t), "run", "-config", env.cfgPath).CombinedOutput()
 	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "no last good configuration") {
 		t.Fatalf("no history: exit %d\n%s", code, out)
 	}
@@ -102,7 +101,7 @@ func TestLastGoodStart(t *testing.T) {
 	gw.stop(10 * time.Second)
 
 	writeFile(t, env.cfgPath, string(good)+"kafka: [\n")
-	out, err = exec.Command(gatewayBinary(t), "run", "-strict", "-config", env.cfgPath).CombinedOutput()
+	out, err = testutil.TargetCommand(gatewayBinary(t), "run", "-strict", "-config", env.cfgPath).CombinedOutput()
 	if code := exitCode(err); code != exitUsage || !strings.Contains(string(out), "gateway: invalid configuration") {
 		t.Errorf("-strict: exit %d\n%s", code, out)
 	}

@@ -327,7 +327,7 @@ func startDevsim(t *testing.T) (kafka, modbusAddr, opcuaEndpoint string) {
 	}
 	kafka, modbusAddr, opcuaAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	out := &testutil.SyncBuffer{}
-	cmd := exec.Command(bin, "run", "-mqtt", "", "-sensor-rate", "0", "-kafka", kafka, "-partitions", "3",
+	cmd := testutil.TargetCommand(bin, "run", "-mqtt", "", "-sensor-rate", "0", "-kafka", kafka, "-partitions", "3",
 		"-modbus", modbusAddr, "-opcua", opcuaAddr, "-state", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

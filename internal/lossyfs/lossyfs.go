@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 // Package lossyfs is a file system for power-loss tests: a FUSE mount over a directory that keeps every write in
 // memory until the file is fsynced (fsync or fdatasync), as a disk's volatile write cache does, and forgets
 // whatever is not synced when the test cuts the power. A kill -9 keeps the kernel's page cache, so it proves
