@@ -120,7 +120,6 @@ func TestSparkplugEdgeNode(t *testing.T) {
 	done := make(chan error, 2)
 	go func() { done <- runBroker(ctx, addr, ready, log) }()
 	<-ready
-	go func() { done <- runSparkplugNode(ctx, "tcp://"+addr, 20, log) }()
 
 	src, err := mqtt.New(mqtt.Config{Name: "plant-sparkplug", Broker: "tcp://" + addr, CleanSession: true,
 		Sparkplug: &mqtt.SparkplugConfig{Groups: []string{spGroup}}}, log)
@@ -130,6 +129,14 @@ func TestSparkplugEdgeNode(t *testing.T) {
 	sk := testutil.NewSink(t)
 	srcDone := make(chan error, 1)
 	go func() { srcDone <- src.Run(ctx, sk) }()
+	// The edge node starts once the host listens: a host that misses the first births sees data it cannot
+	// decode (rightly a dead letter and a rebirth request), which is not what this test is about.
+	for deadline := time.Now().Add(30 * time.Second); !src.Stats().Subscribed; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the input did not subscribe within 30 s")
+		}
+	}
+	go func() { done <- runSparkplugNode(ctx, "tcp://"+addr, 20, log) }()
 	waitUntil := func(what string, cond func(*mqtt.SparkplugStats) bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)

@@ -124,14 +124,24 @@ func (s *MonitoredItemService) ChangeNotification(n *ua.NodeID) {
 			val.Value = &ua.DataValue{}
 			val.Value.Status = ua.StatusBad
 			val.Value.EncodingMask |= ua.DataValueStatusCode
-			item.Sub.NotifyChannel <- val
+			item.Sub.notify(val)
 			continue
 		}
 		dv := ns.Attribute(n, item.Req.ItemToMonitor.AttributeID)
 		val.Value = dv
-		item.Sub.NotifyChannel <- val
+		item.Sub.notify(val)
 	}
 
+}
+
+// notify queues a notification for the subscription's publishing loop, or drops it once the subscription is
+// shutting down. A plain send, made under MonitoredItemService.Mu, deadlocked: a subscription that ends (its
+// lifetime expired) deletes its monitored items, which needs that lock, and no longer reads its channel.
+func (sub *Subscription) notify(val *ua.MonitoredItemNotification) {
+	select {
+	case sub.NotifyChannel <- val:
+	case <-sub.shutdown:
+	}
 }
 
 func (s *MonitoredItemService) NextID() uint32 {
