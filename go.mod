@@ -45,5 +45,7 @@ require (
 
 // gopcua v0.8.0 with bounded decoding and no session leaks: third_party/gopcua/PATCHES.md
 replace github.com/gopcua/opcua => ./third_party/gopcua
+// paho.mqtt.golang v1.5.1 without the resume data race: third_party/paho.mqtt.golang/PATCHES.md
+replace github.com/eclipse/paho.mqtt.golang => ./third_party/paho.mqtt.golang
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go

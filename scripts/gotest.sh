@@ -17,6 +17,8 @@ go test -race -timeout 20m -count=1 ./cmd/gateway || rc=1
 # the patched gopcua is a module of its own (third_party/gopcua/PATCHES.md); TestResolveEndpoint needs DNS
 (cd third_party/gopcua && go test -race -count=1 ./ua ./uasc . && go test -race -count=1 -skip TestResolveEndpoint ./uacp &&
 	GOARCH=386 go test -count=1 ./ua) || rc=1
+# so is the patched paho (third_party/paho.mqtt.golang/PATCHES.md)
+(cd third_party/paho.mqtt.golang && go test -race -count=1 . ./packets) || rc=1
 
 # arm_test GOARCH GOARM EMULATOR: the gateway's packages cross-compiled for GOARCH and run under qemu-user with
 # `go test -exec` (binfmt_misc is not available here). Tests that start the test binary again, or a gateway

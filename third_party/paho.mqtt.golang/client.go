@@ -1110,8 +1110,16 @@ func (c *client) resume(subscription bool, ibound chan packets.ControlPacket) {
 				//
 				// If the message is in the store than an attempt at delivery has been made (note that the message may
 				// never have made it onto the wire but tracking that would be complicated!).
+				//
+				// The stored packet may be one that Publish sent on this very connection (the status turns connected
+				// before resume runs, so an OnConnect handler's publish can be stored before persist.All above), and
+				// that the outgoing goroutine may be writing right now (Write sets its RemainingLength): a new packet
+				// is sent, with DUP set, and the stored one is neither written nor copied.
 				if p.Qos != 0 { // spec: The DUP flag MUST be set to 0 for all QoS 0 messages
-					p.Dup = true
+					dup := packets.NewControlPacket(packets.Publish).(*packets.PublishPacket)
+					dup.Qos, dup.Retain, dup.Dup = p.Qos, p.Retain, true
+					dup.TopicName, dup.MessageID, dup.Payload = p.TopicName, p.MessageID, p.Payload
+					p = dup
 				}
 				token := newToken(packets.Publish).(*PublishToken)
 				token.messageID = details.MessageID
