@@ -175,5 +175,17 @@ type DeadLetter struct {
 	Source  string    // the configured input or component that rejected it, e.g. "mqtt:plant-sensors"
 	Origin  string    // where it came from: an MQTT topic, a device address, "topic/partition/offset"
 	Reason  string    // why it was rejected, for a person to read
-	Payload []byte    // the raw bytes as received
+	Payload []byte    // the raw bytes as received, or their start when Size says they were cut
+	// Size is the payload's length as received when Payload holds only its start (a payload over the input's
+	// size limit, or the buffer's MaxDeadLetterPayload); 0 when Payload is all of it.
+	Size int
+}
+
+// Replayer is implemented by a source that can decode a stored dead letter's payload again through its current
+// configuration (after a mapping was fixed). Replay returns the readings the payload gives now, or an error that
+// says why it still cannot become readings; it does not queue anything, blocks on nothing and is safe to call
+// concurrently with Run. A dead letter the source never produced, or whose payload cannot be decoded out of its
+// original context (cut, or dependent on session state such as a Sparkplug birth), gives an error saying so.
+type Replayer interface {
+	Replay(d DeadLetter) ([]Reading, error)
 }
