@@ -249,6 +249,7 @@ type deadLetter struct {
 	Source  string    `json:"source,omitempty"`
 	Origin  string    `json:"origin,omitempty"`
 	Reason  string    `json:"reason"`
+	Class   string    `json:"class,omitempty"`
 	Payload []byte    `json:"payload,omitempty"`
 	Size    int       `json:"size,omitempty"` // the payload's size as received, when Payload is only its start
 }
@@ -357,7 +358,7 @@ func encodeDeadLetter(d fieldgate.DeadLetter) ([]byte, error) {
 	if d.Size <= len(d.Payload) {
 		d.Size = 0
 	}
-	v, err := json.Marshal(deadLetter{Time: d.Time.UTC(), Source: d.Source, Origin: d.Origin, Reason: d.Reason, Payload: d.Payload, Size: d.Size})
+	v, err := json.Marshal(deadLetter{Time: d.Time.UTC(), Source: d.Source, Origin: d.Origin, Reason: d.Reason, Class: d.Class, Payload: d.Payload, Size: d.Size})
 	if err != nil {
 		return nil, fmt.Errorf("buffer: encode dead letter: %w", err)
 	}

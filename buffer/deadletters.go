@@ -33,7 +33,7 @@ func (f DeadLetterFilter) match(d *deadLetter) bool {
 }
 
 func (d deadLetter) public() fieldgate.DeadLetter {
-	return fieldgate.DeadLetter{Time: d.Time, Source: d.Source, Origin: d.Origin, Reason: d.Reason, Payload: d.Payload, Size: d.Size}
+	return fieldgate.DeadLetter{Time: d.Time, Source: d.Source, Origin: d.Origin, Reason: d.Reason, Class: d.Class, Payload: d.Payload, Size: d.Size}
 }
 
 // ListDeadLetters returns the stored dead letters f selects, newest first, and the cursor of the next page: the
