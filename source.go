@@ -172,10 +172,10 @@ type Source interface {
 // DeadLetter is input that could not become readings, kept with its cause so that nothing vanishes silently: a
 // payload that does not decode, a record Kafka refused for good.
 type DeadLetter struct {
-	Time    time.Time // when it was rejected
-	Source  string    // the configured input or component that rejected it, e.g. "mqtt:plant-sensors"
-	Origin  string    // where it came from: an MQTT topic, a device address, "topic/partition/offset"
-	Reason  string    // why it was rejected, for a person to read
+	Time   time.Time // when it was rejected
+	Source string    // the configured input or component that rejected it, e.g. "mqtt:plant-sensors"
+	Origin string    // where it came from: an MQTT topic, a device address, "topic/partition/offset"
+	Reason string    // why it was rejected, for a person to read
 	// Class is a short, fixed name for the kind of Reason, for counting (a metric label): one of the
 	// DeadLetter* classes below; empty counts as DeadLetterOther.
 	Class   string

@@ -128,4 +128,3 @@ func TestRateLogSummaryAtIntervalEnd(t *testing.T) {
 	}
 	r.close()
 }
-

@@ -432,7 +432,7 @@ type inflight struct {
 	msg    paho.Message
 	at     time.Time
 	commit *fieldgate.Commit
-	sub    int   // subscription index, or subNone, subSparkplug
+	sub    int    // subscription index, or subNone, subSparkplug
 	n      int    // readings of this message
 	reason error  // non-nil: it was stored as a dead letter
 	class  string // the dead letter's class (fieldgate.DeadLetterDecode, ...)
