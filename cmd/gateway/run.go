@@ -23,6 +23,7 @@ import (
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 )
 
 // stopTimeout bounds shutdown after SIGINT/SIGTERM, and how long a reload waits for an input it stops. Nothing
@@ -39,9 +40,10 @@ type gateway struct {
 	started time.Time
 	paths   configPaths
 
-	buf     *buffer.Buffer // opened by run before anything starts
-	rates   bufferHistory  // the buffer's write counters over the last hour
-	devices *deviceTracker
+	buf      *buffer.Buffer // opened by run before anything starts
+	replayMu sync.Mutex     // one dead-letter replay at a time
+	rates    bufferHistory  // the buffer's write counters over the last hour
+	devices  *deviceTracker
 
 	ctx   context.Context // run's: inputs and the forwarder run under it
 	fatal chan error      // cap 1: what stops the gateway (the forwarder failed, every input failed)
@@ -290,7 +292,8 @@ type httpServer struct {
 }
 
 func (g *gateway) serveHTTP(ln net.Listener) *httpServer {
-	s := &httpServer{ln: ln, srv: &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second,
+	h := webserve.Protect(g.handler(), func() webserve.Auth { return g.config().HTTP.Auth })
+	s := &httpServer{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
