@@ -104,8 +104,13 @@ func previewOf(d fieldgate.DeadLetter) deadLetterJSON {
 	p := d.Payload
 	if len(p) > payloadPreview {
 		p = p[:payloadPreview]
-		for i := 0; i < utf8.UTFMax && len(p) > 0 && !utf8.Valid(p); i++ {
-			p = p[:len(p)-1] // do not cut a character in two
+		// Do not cut a character in two: drop an incomplete last one.
+		i := len(p) - 1
+		for i > 0 && len(p)-i < utf8.UTFMax && !utf8.RuneStart(p[i]) {
+			i--
+		}
+		if !utf8.FullRune(p[i:]) {
+			p = p[:i]
 		}
 	}
 	return deadLetterJSON{Input: d.Source, Origin: d.Origin, Time: d.Time, Reason: d.Reason, Class: d.Class,
