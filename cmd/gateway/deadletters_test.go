@@ -231,3 +231,29 @@ func TestDeadLetterListIsSafeText(t *testing.T) {
 		t.Fatalf("the JSON carries markup unescaped: %s", body[:200])
 	}
 }
+
+// A gateway told to listen beyond loopback without a credential refuses to start, naming the field.
+func TestRefusesOpenListenerWithoutCredential(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	cfg := fmt.Sprintf(`gateway_id: open-gw
+state_dir: %s
+http: {listen: "0.0.0.0:%d"}
+kafka: {brokers: ["127.0.0.1:1"], topic: t}
+mqtt:
+  - name: m
+    broker: tcp://127.0.0.1:1
+    subscriptions: [{topic: "a/{device}"}]
+`, filepath.Join(dir, "state"), testutil.FreePort(t))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := testutil.TargetCommand(gatewayBinary(t), "run", "-config", cfgPath)
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != exitUsage {
+		t.Fatalf("exit %v, want %d\n%s", err, exitUsage, out)
+	}
+	if !strings.Contains(string(out), "http.auth: required") || !strings.Contains(string(out), "not a loopback address") {
+		t.Fatalf("output does not name http.auth:\n%s", out)
+	}
+}
