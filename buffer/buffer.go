@@ -625,29 +625,6 @@ func entryTime(v []byte) time.Time {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:singleHeader])))
 }
 
-// DeadLetters returns up to max stored dead letters, newest first.
-func (b *Buffer) DeadLetters(max int) ([]fieldgate.DeadLetter, error) {
-	var out []fieldgate.DeadLetter
-	err := b.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDead).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < max; k, v = c.Prev() {
-			var d deadLetter
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("dead letter %x: %w", k, err)
-			}
-			out = append(out, d.public())
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("buffer %s: read dead letters: %w", b.path, err)
-	}
-	return out, nil
-}
-
 // Stats returns a snapshot of the buffer's state and counters.
 func (b *Buffer) Stats() Stats {
 	b.stmu.Lock()

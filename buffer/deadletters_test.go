@@ -38,6 +38,16 @@ func storeLetters(t testing.TB, b *Buffer, n int) {
 	}
 }
 
+// deadLetters is the newest max dead letters.
+func deadLetters(b *Buffer, max int) ([]fieldgate.DeadLetter, error) {
+	ls, _, err := b.ListDeadLetters(DeadLetterFilter{Limit: max})
+	var out []fieldgate.DeadLetter
+	for _, l := range ls {
+		out = append(out, l.DeadLetter)
+	}
+	return out, err
+}
+
 func payloads(ls []StoredDeadLetter) []string {
 	var out []string
 	for _, l := range ls {

@@ -504,12 +504,12 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 		f.class, size, payload = fieldgate.DeadLetterTooLarge, len(payload), payload[:min(len(payload), oversizeKept)]
 		s.countMessage(f.sub)
 	case f.sub == subSparkplug:
-		s.spb.messages.Add(1)
+		s.countMessage(f.sub)
 		if in.readings, f.reason = s.spb.mapMessage(in.readings, topic, payload, f.at); f.reason != nil {
 			f.class = fieldgate.DeadLetterSparkplug
 		}
 	default:
-		s.perSub[f.sub].messages.Add(1)
+		s.countMessage(f.sub)
 		if in.readings, f.reason = in.mappers[f.sub].Map(in.readings, topic, payload, f.at); f.reason != nil {
 			f.class = fieldgate.DeadLetterDecode
 		}
