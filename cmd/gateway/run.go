@@ -40,10 +40,9 @@ type gateway struct {
 	started time.Time
 	paths   configPaths
 
-	buf      *buffer.Buffer // opened by run before anything starts
-	replayMu sync.Mutex     // one dead-letter replay at a time
-	rates    bufferHistory  // the buffer's write counters over the last hour
-	devices  *deviceTracker
+	buf     *buffer.Buffer // opened by run before anything starts
+	rates   bufferHistory  // the buffer's write counters over the last hour
+	devices *deviceTracker
 
 	ctx   context.Context // run's: inputs and the forwarder run under it
 	fatal chan error      // cap 1: what stops the gateway (the forwarder failed, every input failed)
@@ -57,6 +56,8 @@ type gateway struct {
 	running  atomic.Pointer[runState]
 	reloads  reloadCounters
 	lastLoad atomic.Pointer[reloadResult]
+
+	replayMu sync.Mutex // one dead-letter replay at a time
 }
 
 // configPaths is where the configuration is read from.
