@@ -2,6 +2,7 @@ package fieldgate
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
@@ -171,9 +172,39 @@ type Source interface {
 // DeadLetter is input that could not become readings, kept with its cause so that nothing vanishes silently: a
 // payload that does not decode, a record Kafka refused for good.
 type DeadLetter struct {
-	Time    time.Time // when it was rejected
-	Source  string    // the configured input or component that rejected it, e.g. "mqtt:plant-sensors"
-	Origin  string    // where it came from: an MQTT topic, a device address, "topic/partition/offset"
-	Reason  string    // why it was rejected, for a person to read
-	Payload []byte    // the raw bytes as received
+	Time   time.Time // when it was rejected
+	Source string    // the configured input or component that rejected it, e.g. "mqtt:plant-sensors"
+	Origin string    // where it came from: an MQTT topic, a device address, "topic/partition/offset"
+	Reason string    // why it was rejected, for a person to read
+	// Class is a short, fixed name for the kind of Reason, for counting (a metric label): one of the
+	// DeadLetter* classes below; empty counts as DeadLetterOther.
+	Class   string
+	Payload []byte // the raw bytes as received, or their start when Size says they were cut
+	// Size is the payload's length as received when Payload holds only its start (a payload over the input's
+	// size limit, or the buffer's MaxDeadLetterPayload); 0 when Payload is all of it.
+	Size int
+}
+
+// The classes of dead letters (DeadLetter.Class).
+const (
+	DeadLetterDecode    = "decode"    // the payload does not decode, or does not fit the mapping
+	DeadLetterUnrouted  = "unrouted"  // no configured mapping takes it (an MQTT topic no subscription matches)
+	DeadLetterTooLarge  = "too_large" // larger than the input's limit: stored cut, never parsed
+	DeadLetterInvalid   = "invalid"   // decoded into readings the buffer refuses (ErrInvalidReading)
+	DeadLetterSparkplug = "sparkplug" // a Sparkplug B message that cannot be decoded now (no birth, stale catalogue)
+	DeadLetterKafka     = "kafka"     // a record Kafka refused for good
+	DeadLetterOther     = "other"
+)
+
+// ErrNotReplayable is returned (wrapped) by a Replayer for a dead letter that cannot be decoded again outside
+// the moment it arrived; replaying leaves such a letter as it is.
+var ErrNotReplayable = errors.New("not replayable")
+
+// Replayer is implemented by a source that can decode a stored dead letter's payload again through its current
+// configuration (after a mapping was fixed). Replay returns the readings the payload gives now, or an error that
+// says why it still cannot become readings; it does not queue anything, blocks on nothing and is safe to call
+// concurrently with Run. A dead letter the source never produced, or whose payload cannot be decoded out of its
+// original context (cut, or dependent on session state such as a Sparkplug birth), gives an error saying so.
+type Replayer interface {
+	Replay(d DeadLetter) ([]Reading, error)
 }

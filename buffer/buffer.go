@@ -194,17 +194,43 @@ type round struct {
 	size    int       // bytes of queued readings and letters
 	appends []*appendReq
 	letters [][]byte // encoded dead letters
+	// resolves are the replays of stored dead letters (Resolve), each applied in the round's transaction.
+	resolves []*resolveReq
 }
 
 func newRound() *round { return &round{commit: fieldgate.NewCommit()} }
 
-func (r *round) empty() bool { return len(r.appends) == 0 && len(r.letters) == 0 }
+func (r *round) empty() bool {
+	return len(r.appends) == 0 && len(r.letters) == 0 && len(r.resolves) == 0
+}
 
 // appendReq is the readings of one Queue call, encoded as the records of a packed entry back to back (device
 // and wire bytes, each with a uvarint length); ends[i] is the end of record i.
 type appendReq struct {
 	buf  []byte
 	ends []int
+}
+
+// add appends the records of rs. On an error (an invalid reading) req is left as it was.
+func (req *appendReq) add(rs []fieldgate.Reading) error {
+	buf0, ends0 := len(req.buf), len(req.ends)
+	for i := range rs {
+		r := &rs[i]
+		req.buf = binary.AppendUvarint(req.buf, uint64(len(r.Device)))
+		req.buf = append(req.buf, r.Device...)
+		// The wire bytes' length comes first: reserve what a uvarint of a length below 2 MiB takes, then move the
+		// bytes to fit the length written.
+		lenAt := len(req.buf)
+		req.buf = append(req.buf, 0, 0, 0)
+		var err error
+		if req.buf, err = fieldgate.AppendEncode(req.buf, *r); err != nil {
+			req.buf, req.ends = req.buf[:buf0], req.ends[:ends0]
+			return fmt.Errorf("reading %d of %d: %w", i+1, len(rs), err)
+		}
+		req.buf = putLength(req.buf, lenAt)
+		req.ends = append(req.ends, len(req.buf))
+	}
+	return nil
 }
 
 var reqPool = sync.Pool{New: func() any { return new(appendReq) }}
@@ -223,7 +249,9 @@ type deadLetter struct {
 	Source  string    `json:"source,omitempty"`
 	Origin  string    `json:"origin,omitempty"`
 	Reason  string    `json:"reason"`
+	Class   string    `json:"class,omitempty"`
 	Payload []byte    `json:"payload,omitempty"`
+	Size    int       `json:"size,omitempty"` // the payload's size as received, when Payload is only its start
 }
 
 // Queue adds rs and dead to the round being filled and returns its commit: the fieldgate.Sink contract. The
@@ -238,23 +266,9 @@ func (b *Buffer) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fi
 	var req *appendReq
 	if len(rs) > 0 {
 		req = reqPool.Get().(*appendReq)
-		for i := range rs {
-			r := &rs[i]
-			start := len(req.buf)
-			req.buf = binary.AppendUvarint(req.buf, uint64(len(r.Device)))
-			req.buf = append(req.buf, r.Device...)
-			// The wire bytes' length comes first: reserve what a uvarint of a length below 2 MiB takes, then
-			// move the bytes to fit the length written.
-			lenAt := len(req.buf)
-			req.buf = append(req.buf, 0, 0, 0)
-			var err error
-			if req.buf, err = fieldgate.AppendEncode(req.buf, *r); err != nil {
-				req.buf = req.buf[:start]
-				putReq(req)
-				return nil, fmt.Errorf("buffer: queue reading %d of %d: %w", i+1, len(rs), err)
-			}
-			req.buf = putLength(req.buf, lenAt)
-			req.ends = append(req.ends, len(req.buf))
+		if err := req.add(rs); err != nil {
+			putReq(req)
+			return nil, fmt.Errorf("buffer: queue %w", err)
 		}
 	}
 	var letters [][]byte
@@ -337,10 +351,14 @@ func encodeDeadLetter(d fieldgate.DeadLetter) ([]byte, error) {
 		d.Time = time.Now()
 	}
 	if len(d.Payload) > MaxDeadLetterPayload {
-		d.Reason = fmt.Sprintf("%s (payload of %d bytes cut to %d)", d.Reason, len(d.Payload), MaxDeadLetterPayload)
+		d.Size = max(d.Size, len(d.Payload))
+		d.Reason = fmt.Sprintf("%s (payload of %d bytes cut to %d)", d.Reason, d.Size, MaxDeadLetterPayload)
 		d.Payload = d.Payload[:MaxDeadLetterPayload]
 	}
-	v, err := json.Marshal(deadLetter{Time: d.Time.UTC(), Source: d.Source, Origin: d.Origin, Reason: d.Reason, Payload: d.Payload})
+	if d.Size <= len(d.Payload) {
+		d.Size = 0
+	}
+	v, err := json.Marshal(deadLetter{Time: d.Time.UTC(), Source: d.Source, Origin: d.Origin, Reason: d.Reason, Class: d.Class, Payload: d.Payload, Size: d.Size})
 	if err != nil {
 		return nil, fmt.Errorf("buffer: encode dead letter: %w", err)
 	}
@@ -605,29 +623,6 @@ func entryTime(v []byte) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v[1:singleHeader])))
-}
-
-// DeadLetters returns up to max stored dead letters, newest first.
-func (b *Buffer) DeadLetters(max int) ([]fieldgate.DeadLetter, error) {
-	var out []fieldgate.DeadLetter
-	err := b.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketDead).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < max; k, v = c.Prev() {
-			var d deadLetter
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("dead letter %x: %w", k, err)
-			}
-			out = append(out, fieldgate.DeadLetter{Time: d.Time, Source: d.Source, Origin: d.Origin, Reason: d.Reason, Payload: d.Payload})
-		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, bolt.ErrDatabaseNotOpen) {
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("buffer %s: read dead letters: %w", b.path, err)
-	}
-	return out, nil
 }
 
 // Stats returns a snapshot of the buffer's state and counters.

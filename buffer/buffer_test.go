@@ -415,7 +415,7 @@ func TestDeadLetters(t *testing.T) {
 	}
 	check := func(b *Buffer) {
 		t.Helper()
-		ds, err := b.DeadLetters(100)
+		ds, err := deadLetters(b, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -437,7 +437,7 @@ func TestDeadLetters(t *testing.T) {
 	if st := b.Stats(); st.DeadLettersDropped != 3 || st.DeadLettersStored != 8 {
 		t.Fatalf("stats %+v", st)
 	}
-	if ds, _ := b.DeadLetters(2); len(ds) != 2 {
+	if ds, _ := deadLetters(b, 2); len(ds) != 2 {
 		t.Fatalf("DeadLetters(2) returned %d", len(ds))
 	}
 	b.Close()
@@ -448,7 +448,7 @@ func TestDeadLetters(t *testing.T) {
 	if err := b.Reject(ctx, fieldgate.DeadLetter{Reason: "huge", Payload: make([]byte, 1<<20)}); err != nil {
 		t.Fatal(err)
 	}
-	ds, _ := b.DeadLetters(1)
+	ds, _ := deadLetters(b, 1)
 	if len(ds[0].Payload) != MaxDeadLetterPayload || !strings.Contains(ds[0].Reason, "cut") || ds[0].Time.IsZero() {
 		t.Fatalf("huge dead letter: %d bytes, reason %q, time %v", len(ds[0].Payload), ds[0].Reason, ds[0].Time)
 	}

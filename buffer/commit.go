@@ -181,6 +181,13 @@ func (r *round) readings() int {
 	for _, req := range r.appends {
 		n += len(req.ends)
 	}
+	for _, rq := range r.resolves {
+		for _, it := range rq.items {
+			if it.req != nil {
+				n += len(it.req.ends)
+			}
+		}
+	}
 	return n
 }
 
@@ -208,10 +215,20 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round, ackTo uint64) (delta, error) {
 		bytes -= sz
 	}
 
+	// Replays of dead letters: each letter still stored is deleted, its readings appended with the round's, or
+	// its reason rewritten. A letter gone meanwhile (a replay before, or the caps) adds nothing: exactly once.
+	appends := rd.appends
+	if len(rd.resolves) > 0 {
+		var err error
+		if appends, err = resolveLetters(tx.Bucket(bucketDead), rd, &dlEntries, &dlBytes); err != nil {
+			return d, err
+		}
+	}
+
 	// Appends, packed into entries.
-	if len(rd.appends) > 0 {
+	if len(appends) > 0 {
 		limit := int64(b.cfg.MaxBytes)
-		ents, dropped := b.pack(b.records(rd), limit-bytes)
+		ents, dropped := b.pack(b.records(appends), limit-bytes)
 		d.dropNew += uint64(dropped)
 		var incoming int64
 		for _, e := range ents {
@@ -269,6 +286,9 @@ func (b *Buffer) apply(tx *bolt.Tx, rd *round, ackTo uint64) (delta, error) {
 		if err := dl.SetSequence(seq); err != nil {
 			return d, err
 		}
+	}
+	if len(rd.letters) > 0 || len(rd.resolves) > 0 {
+		dl := tx.Bucket(bucketDead)
 		maxN, maxB := int64(b.cfg.MaxDeadLetters), int64(b.cfg.MaxDeadLetterBytes)
 		if dlEntries > maxN || dlBytes > maxB {
 			n, err := deleteFrontWhile(dl, func() bool { return dlEntries > maxN || dlBytes > maxB }, &dlEntries, &dlBytes)
@@ -309,13 +329,13 @@ type records struct {
 	ends []int
 }
 
-// records collects the round's readings in queue order.
-func (b *Buffer) records(rd *round) records {
-	if len(rd.appends) == 1 {
-		return records{buf: rd.appends[0].buf, ends: rd.appends[0].ends}
+// records collects the readings of appends in order.
+func (b *Buffer) records(appends []*appendReq) records {
+	if len(appends) == 1 {
+		return records{buf: appends[0].buf, ends: appends[0].ends}
 	}
 	r := records{buf: b.recBuf[:0], ends: b.recEnds[:0]}
-	for _, req := range rd.appends {
+	for _, req := range appends {
 		base := len(r.buf)
 		r.buf = append(r.buf, req.buf...)
 		for _, e := range req.ends {

@@ -512,6 +512,7 @@ scan:
 			Source:  "forward",
 			Origin:  fmt.Sprintf("kafka topic %s, buffer seq %d, key %q", f.cfg.Topic, e.seq, e.key),
 			Reason:  "Kafka refused the record: " + err.Error(),
+			Class:   fieldgate.DeadLetterKafka,
 			Payload: e.value,
 		}
 		if rerr := l.Reject(ctx, d); rerr != nil {

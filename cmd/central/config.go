@@ -14,6 +14,7 @@ import (
 	"github.com/fieldgate/fieldgate/cratedb"
 	"github.com/fieldgate/fieldgate/internal/kafkaopt"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 	"github.com/fieldgate/fieldgate/internal/yamlconf"
 	"github.com/fieldgate/fieldgate/window"
 )
@@ -57,11 +58,15 @@ type KafkaConfig struct {
 	SASL fieldgate.SASLConfig `yaml:"sasl"`
 }
 
-// HTTPConfig is the listener serving /metrics, /healthz and /readyz.
+// HTTPConfig is the listener serving the page, /metrics, /healthz and /readyz.
 type HTTPConfig struct {
 	// Listen is host:port; default 127.0.0.1:9101 (loopback only). Empty after defaults is impossible; write
-	// "off" to serve nothing.
+	// "off" to serve nothing. Another address than loopback needs a credential in auth.
 	Listen string `yaml:"listen"`
+	// Auth is the credential every request but /healthz needs (see internal/webserve). None by default.
+	Auth webserve.Auth `yaml:"auth"`
+	// TLS serves HTTPS with this certificate.
+	TLS webserve.TLS `yaml:"tls"`
 }
 
 const (
@@ -131,6 +136,7 @@ func (c *Config) Validate() error {
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			errs = append(errs, fieldgate.FieldErrorf("http.listen", "%q: bad port", c.HTTP.Listen))
 		}
+		errs = append(errs, fieldgate.WithField("http", webserve.Validate(c.HTTP.Listen, c.HTTP.Auth, c.HTTP.TLS)))
 	}
 	errs = append(errs, fieldgate.WithField("log", c.Log.Validate()))
 	return errors.Join(errs...)

@@ -87,6 +87,8 @@ windows:
 		{"not postgres url", "kafka:\n  brokers: [a:1]\ndatabase:\n  url: mysql://root:hunter2@x/y\n", []string{"central.yaml:4: database.url: want a postgres://"}},
 		{"listen", good + "http:\n  listen: everywhere\n", []string{"central.yaml:8: http.listen"}},
 		{"log level", good + "log: {level: loud}\n", []string{"central.yaml:7: log.level"}},
+		{"open listener", good + "http:\n  listen: 0.0.0.0:9101\n", []string{"central.yaml:7: http.auth: required: listen \"0.0.0.0:9101\" is not a loopback address"}},
+		{"short token", good + "http:\n  auth: {token: abc}\n", []string{"central.yaml:8: http.auth.token: too short"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "central.yaml")

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/fieldgate/fieldgate/cratedb"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 )
 
 // Set at build time with -ldflags "-X main.version=... -X main.commit=...".
@@ -254,7 +254,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) e
 
 	var srv *http.Server
 	if cfg.HTTP.Listen != "off" {
-		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		ln, err := webserve.Listen(cfg.HTTP.Listen, cfg.HTTP.TLS)
 		if err != nil {
 			cl.Close()
 			return fmt.Errorf("http listen %s: %w", cfg.HTTP.Listen, err)
@@ -268,6 +268,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) e
 			}
 			return nil
 		})
+		srv.Handler = webserve.Protect(srv.Handler, func() webserve.Auth { return cfg.HTTP.Auth })
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("http server", "err", err)

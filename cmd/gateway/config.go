@@ -13,6 +13,7 @@ import (
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 	"github.com/fieldgate/fieldgate/protocols/modbus"
 	"github.com/fieldgate/fieldgate/protocols/mqtt"
 	"github.com/fieldgate/fieldgate/protocols/opcua"
@@ -42,12 +43,20 @@ type Config struct {
 	OPCUA []opcua.Config `yaml:"opcua"`
 }
 
-// HTTPConfig is the one HTTP listener serving /metrics, /healthz, /readyz and /api/status.
+// HTTPConfig is the one HTTP listener serving the page, /metrics, /healthz, /readyz and the APIs.
 type HTTPConfig struct {
-	// Listen is host:port; default 127.0.0.1:9100 (loopback only). Listening on another address exposes the
-	// metrics and status, unauthenticated, to that network. A reload that changes it binds the new address
-	// before it lets go of the old one.
+	// Listen is host:port; default 127.0.0.1:9100 (loopback only). Another address needs a credential in auth
+	// (the gateway refuses to start without one). A reload that changes it binds the new address before it lets
+	// go of the old one.
 	Listen string `yaml:"listen"`
+	// Auth is the credential every request but /healthz needs (see internal/webserve): a bearer token and/or a
+	// bcrypt password for HTTP Basic. None by default.
+	Auth webserve.Auth `yaml:"auth"`
+	// TLS serves HTTPS with this certificate. Changing it needs a restart.
+	TLS webserve.TLS `yaml:"tls"`
+	// AllowReplay lets POST /api/deadletters/replay (and `gateway deadletters replay`) replay dead letters
+	// through the current mappings. Default false: the API is read-only.
+	AllowReplay bool `yaml:"allow_replay"`
 }
 
 // ReloadConfig says how the gateway takes a changed configuration while it runs.
@@ -137,6 +146,7 @@ func (c *Config) Validate() error {
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		errs = append(errs, fieldgate.FieldErrorf("http.listen", "%q: bad port", c.HTTP.Listen))
 	}
+	errs = append(errs, fieldgate.WithField("http", webserve.Validate(c.HTTP.Listen, c.HTTP.Auth, c.HTTP.TLS)))
 	if c.Reload.Keep < 0 || c.Reload.Keep > 1000 {
 		errs = append(errs, fieldgate.FieldErrorf("reload.keep", "%d: want 1 to 1000, or 0 for the default %d", c.Reload.Keep, defaultKeepConfigs))
 	}

@@ -27,6 +27,9 @@ import (
 //	             watch fieldgate_buffer_oldest_age_seconds for it.
 //	/api/status  JSON: gateway, readiness, config (hash, applied at, files, last reload), sources (state,
 //	             counters, own stats), devices (last reading time), buffer, kafka
+//	/api/deadletters, /api/deadletters/export, /api/deadletters/replay  see deadLetterRoutes
+//
+// serveHTTP wraps it in webserve.Protect: credentials (http.auth), CSP and the other security headers.
 func (g *gateway) handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -56,6 +59,7 @@ func (g *gateway) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(g.status())
 	})
+	g.deadLetterRoutes(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("fieldgate gateway " + g.config().GatewayID + "\n/metrics\n/healthz\n/readyz\n/api/status\n"))

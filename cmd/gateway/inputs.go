@@ -33,6 +33,7 @@ type input struct {
 	batches     atomic.Uint64     // commits that carried readings of the input
 	emitErrors  atomic.Uint64     // Queue calls refused, or whose commit failed (the input did not acknowledge upstream)
 	deadLetters atomic.Uint64     // dead letters committed
+	deadClasses deadLetterCounts  // the same, by class
 	lastReading atomic.Int64      // unix nanoseconds of the last reading queued
 	state       atomic.Value      // string: "starting", "running", "failed", "stopped"
 	lastError   atomic.Value      // string
@@ -50,6 +51,7 @@ type instance struct {
 type queued struct {
 	c                           *fieldgate.Commit
 	readings, dead, implausible int
+	classes                     []string // the dead letters' classes
 }
 
 var _ fieldgate.Sink = (*input)(nil)
@@ -131,7 +133,11 @@ func (in *input) Queue(rs []fieldgate.Reading, dead []fieldgate.DeadLetter) (*fi
 		in.lastReading.Store(time.Now().UnixNano())
 		in.g.devices.seen(in.name, rs)
 	}
-	in.pending.Add(c, queued{c: c, readings: len(rs), dead: len(dead), implausible: implausible})
+	q := queued{c: c, readings: len(rs), dead: len(dead), implausible: implausible}
+	for _, d := range dead {
+		q.classes = append(q.classes, d.Class)
+	}
+	in.pending.Add(c, q)
 	in.settle()
 	return c, nil
 }
@@ -151,6 +157,9 @@ func (in *input) settle() {
 		in.readings.Add(uint64(q.readings))
 		in.implausible.Add(uint64(q.implausible))
 		in.deadLetters.Add(uint64(q.dead))
+		for _, c := range q.classes {
+			in.deadClasses.add(c)
+		}
 		if q.readings > 0 && q.c != in.lastCommit {
 			in.lastCommit = q.c
 			in.batches.Add(1)

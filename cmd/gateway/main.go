@@ -7,6 +7,7 @@
 //	gateway run      [-config FILE] [-confdir DIR] [-strict]   run until SIGINT or SIGTERM; SIGHUP reloads
 //	gateway validate [-v] [-offline] [-config FILE] [-confdir DIR]  check a configuration, print what would run
 //	gateway schema                     print the JSON Schema of the configuration
+//	gateway deadletters list|export|replay [-input NAME] [-since T] [-url U] [-token T]  the running gateway's dead letters
 //	gateway modbus read -address A ... read Modbus registers once (commissioning; -h for the flags)
 //	gateway opcua browse -endpoint U   print an opcua: input for a server's variables (commissioning; -h)
 //	gateway opcua trust -endpoint U    show a server's certificate and endpoints, print the lines to pin it
@@ -61,6 +62,10 @@ Usage:
   gateway validate [-v] [-offline] [-config FILE] [-confdir DIR]
                                         check a configuration and print what would run (and its hash)
   gateway schema                        print the configuration's JSON Schema (for editors and CI)
+  gateway deadletters list|export|replay [-input NAME] [-since T] [-url URL] [-token TOKEN]
+                                        the running gateway's dead letters: list them (newest first), export
+                                        them (NDJSON, payloads in base64), or replay them through the current
+                                        mappings (needs http.allow_replay: true); address and token from FILE
   gateway modbus read -address HOST:PORT [-unit N -register holding -start ADDR -type float32 ...]
                                         read registers once, to commission a device (see gateway modbus read -h)
   gateway opcua browse -endpoint opc.tcp://HOST:4840 [-fingerprint SHA256 -node ID -depth N ...]
@@ -85,6 +90,7 @@ Exit codes:
      a component failed for good, shutdown timed out)
   2  usage error, or an invalid configuration and no last good one (nothing was started)
 For modbus read, opcua browse and opcua trust: 0 success, 1 the device or server failed, 2 usage error.
+For deadletters: 0 success, 1 the gateway could not be asked or refused, 2 usage error.
 `
 
 func main() {
@@ -138,6 +144,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		}
 		_, _ = stdout.Write(configs.GatewaySchema)
 		return exitOK
+	case "deadletters":
+		return deadLettersCmd(rest, stdout, stderr)
 	case "modbus":
 		return modbusCmd(rest, stdout, stderr)
 	case "opcua":

@@ -24,6 +24,7 @@ import (
 //	input_emits_total{input,type}                             buffer commits that carried readings of the input
 //	input_emit_errors_total{input,type}                       queued work refused or whose commit failed (not acknowledged)
 //	input_dead_letters_total{input,type}                      undecodable input stored as dead letters
+//	dead_letters_total{input,reason}                          the same by class: decode, unrouted, too_large, invalid, sparkplug, other
 //	input_implausible_source_times_total{input,type}          readings committed at gateway time: source time out of bounds
 //	input_last_reading_timestamp_seconds{input,type}          time of the last reading
 //	buffer_entries, buffer_bytes, buffer_file_bytes           readings waiting for Kafka, their bytes, the file size
@@ -100,6 +101,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		e.counter("input_emits_total", "Buffer commits that carried readings of the input (each one shared by every input).", in.batches.Load(), l...)
 		e.counter("input_emit_errors_total", "Readings or dead letters of the input the buffer refused or failed to commit; the input did not acknowledge them upstream.", in.emitErrors.Load(), l...)
 		e.counter("input_dead_letters_total", "Input that could not become readings, stored as dead letters.", in.deadLetters.Load(), l...)
+		for i, class := range deadLetterClasses {
+			e.counter("dead_letters_total", "Dead letters committed, by input and class of reason (decode, unrouted, too_large, invalid, sparkplug, other).",
+				in.deadClasses[i].Load(), "input", in.name, "reason", class)
+		}
 		e.counter("input_implausible_source_times_total", "Readings whose source time was outside the input's source_time bound: committed at their gateway time, marked uncertain.",
 			in.implausible.Load(), l...)
 		if ns := in.lastReading.Load(); ns != 0 {

@@ -22,6 +22,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/fieldgate/fieldgate/forward"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 )
 
 // Reload results, as counted in fieldgate_config_reloads_total{result} and shown in /api/status.
@@ -134,6 +135,9 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 			return nil, refusal{fmt.Errorf("%s: the buffer stays open while the gateway runs, so this needs a restart (systemctl restart fieldgate-gateway); until then the running configuration stays",
 				strings.Join(why, "; "))}
 		}
+		if old.cfg.HTTP.TLS != cfg.HTTP.TLS {
+			return nil, refusal{fmt.Errorf("http.tls: the listener keeps its certificate while the gateway runs, so this needs a restart (systemctl restart fieldgate-gateway); until then the running configuration stays")}
+		}
 	}
 
 	// Build what starts: the forwarder when the hash changes (the record header names the configuration), the
@@ -206,7 +210,7 @@ func (g *gateway) apply(old, next *loaded) ([]string, error) {
 	var ln net.Listener
 	if old == nil || old.cfg.HTTP.Listen != cfg.HTTP.Listen {
 		var err error
-		if ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		if ln, err = webserve.Listen(cfg.HTTP.Listen, cfg.HTTP.TLS); err != nil {
 			return nil, fmt.Errorf("http.listen: %w", err)
 		}
 		if old != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/fieldgate/fieldgate/buffer"
 	"github.com/fieldgate/fieldgate/forward"
 	"github.com/fieldgate/fieldgate/internal/logging"
+	"github.com/fieldgate/fieldgate/internal/webserve"
 )
 
 // stopTimeout bounds shutdown after SIGINT/SIGTERM, and how long a reload waits for an input it stops. Nothing
@@ -55,6 +56,8 @@ type gateway struct {
 	running  atomic.Pointer[runState]
 	reloads  reloadCounters
 	lastLoad atomic.Pointer[reloadResult]
+
+	replayMu sync.Mutex // one dead-letter replay at a time
 }
 
 // configPaths is where the configuration is read from.
@@ -290,7 +293,8 @@ type httpServer struct {
 }
 
 func (g *gateway) serveHTTP(ln net.Listener) *httpServer {
-	s := &httpServer{ln: ln, srv: &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second,
+	h := webserve.Protect(g.handler(), func() webserve.Auth { return g.config().HTTP.Auth })
+	s := &httpServer{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

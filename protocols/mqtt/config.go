@@ -62,6 +62,11 @@ type Config struct {
 	// reading from the broker until the oldest are committed, which bounds memory against a QoS 0 flood.
 	// Default 1024.
 	MaxBatch int `yaml:"max_batch"`
+	// MaxPayloadBytes is the largest payload the input parses. A larger message becomes a dead letter before it
+	// is parsed (its first 4 KiB are stored, with its size in the reason) and is acknowledged. Default 1 MiB
+	// (1048576); at most 268435455 (MQTT's limit). The broker's message_size_limit is the only bound on what the
+	// client library receives: set it too.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
 	// Subscriptions are the topics to read and how their payloads map to readings. At least one, unless sparkplug
 	// is set. A message is mapped by the first subscription, in this order, whose topic filter matches its topic.
 	Subscriptions []Subscription `yaml:"subscriptions"`
@@ -194,11 +199,15 @@ const (
 	DefaultMaxReconnectInterval = 30 * time.Second
 	DefaultMaxBatch             = 1024
 	DefaultMaxInflight          = 20
+	DefaultMaxPayloadBytes      = 1 << 20
 	DefaultQoS                  = 1
 	DefaultReorderTimeout       = 2 * time.Second
 	DefaultSparkplugDevice      = "{group}/{edge_node}/{device}"
 	DefaultSparkplugNode        = "{group}/{edge_node}"
 )
+
+// maxMQTTPayload is the largest payload an MQTT 3.1.1 packet can carry (its remaining length's maximum).
+const maxMQTTPayload = 268435455
 
 // WithDefaults returns c with every zero field set to its default (the Defaults above, and each subscription's).
 // It is what New runs with, and applying it twice changes nothing.
@@ -220,6 +229,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxInflight == 0 {
 		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxPayloadBytes == 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
 	}
 	subs := make([]Subscription, len(c.Subscriptions))
 	for i, s := range c.Subscriptions {
@@ -324,6 +336,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInflight < 0 || c.MaxInflight > 65535 {
 		add("max_inflight", "%d: want 1 to 65535 (the broker's max_inflight_messages; 0 for the default %d)", c.MaxInflight, DefaultMaxInflight)
+	}
+	if c.MaxPayloadBytes < 0 || c.MaxPayloadBytes > maxMQTTPayload {
+		add("max_payload_bytes", "%d: want 1 to %d bytes (0 for the default %d)", c.MaxPayloadBytes, maxMQTTPayload, DefaultMaxPayloadBytes)
 	}
 	if len(c.Subscriptions) == 0 && c.Sparkplug == nil {
 		add("subscriptions", "at least one subscription is required (or a sparkplug section)")

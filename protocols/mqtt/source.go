@@ -102,9 +102,10 @@ type Source struct {
 	unrouted                        atomic.Uint64
 	spb                             *sparkplugHost // nil without a sparkplug section
 
-	// The rate limit of the dead-letter log; used by one acknowledger at a time.
-	lastLog    time.Time
-	suppressed int
+	deadLog *rateLog // the rate limit of the dead-letter log
+
+	replayMu      sync.Mutex // guards replayMappers
+	replayMappers []*Mapper  // Replay's own mappers (a Mapper serves one caller at a time); built at its first call
 }
 
 type subCounters struct {
@@ -156,7 +157,7 @@ func New(cfg Config, log *slog.Logger) (*Source, error) {
 		log = slog.Default()
 	}
 	cfg = cfg.WithDefaults()
-	s := &Source{cfg: cfg, log: log, origin: "mqtt:" + cfg.Name,
+	s := &Source{cfg: cfg, log: log, origin: "mqtt:" + cfg.Name, deadLog: newRateLog(log, time.Second, "dead-letter"),
 		subs: cfg.Subscriptions, perSub: make([]subCounters, len(cfg.Subscriptions))}
 	if cfg.Sparkplug != nil {
 		s.spb = newSparkplugHost(*cfg.Sparkplug, s.log)
@@ -216,6 +217,7 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 			return fmt.Errorf("mqtt input %s: subscriptions[%d]: %w", s.cfg.Name, i, err)
 		}
 	}
+	defer s.deadLog.close()
 	if s.spb != nil {
 		s.spb.mu.Lock()
 		s.spb.sink = sink
@@ -430,9 +432,23 @@ type inflight struct {
 	msg    paho.Message
 	at     time.Time
 	commit *fieldgate.Commit
-	sub    int   // subscription index, or subNone, subSparkplug
-	n      int   // readings of this message
-	reason error // non-nil: it was stored as a dead letter
+	sub    int    // subscription index, or subNone, subSparkplug
+	n      int    // readings of this message
+	reason error  // non-nil: it was stored as a dead letter
+	class  string // the dead letter's class (fieldgate.DeadLetterDecode, ...)
+}
+
+// oversizeKept is how much of a payload over max_payload_bytes its dead letter keeps: enough to recognise it.
+const oversizeKept = 4096
+
+// countMessage counts a message of subscription sub (or of the Sparkplug host).
+func (s *Source) countMessage(sub int) {
+	switch {
+	case sub >= 0:
+		s.perSub[sub].messages.Add(1)
+	case sub == subSparkplug:
+		s.spb.messages.Add(1)
+	}
 }
 
 // inflight.sub of a message that matched no subscription, and of one the Sparkplug host took.
@@ -475,16 +491,28 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 		f.sub = subSparkplug
 	}
 	in.readings = in.readings[:0]
-	switch f.sub {
-	case subNone:
-		f.reason = fmt.Errorf("topic %q matches no subscription (a persistent session keeps the subscriptions of an earlier configuration)", topic)
+	payload := m.Payload()
+	var size int // the payload's size when only its start is stored
+	switch {
+	case f.sub == subNone:
+		f.reason, f.class = fmt.Errorf("topic %q matches no subscription (a persistent session keeps the subscriptions of an earlier configuration)", topic), fieldgate.DeadLetterUnrouted
 		s.unrouted.Add(1)
-	case subSparkplug:
-		s.spb.messages.Add(1)
-		in.readings, f.reason = s.spb.mapMessage(in.readings, topic, m.Payload(), f.at)
+	case len(payload) > s.cfg.MaxPayloadBytes:
+		// Never parsed: a payload this large costs memory a small gateway may not have.
+		f.reason = fmt.Errorf("payload of %d bytes is over max_payload_bytes (%d); not parsed, its first %d bytes stored",
+			len(payload), s.cfg.MaxPayloadBytes, min(len(payload), oversizeKept))
+		f.class, size, payload = fieldgate.DeadLetterTooLarge, len(payload), payload[:min(len(payload), oversizeKept)]
+		s.countMessage(f.sub)
+	case f.sub == subSparkplug:
+		s.countMessage(f.sub)
+		if in.readings, f.reason = s.spb.mapMessage(in.readings, topic, payload, f.at); f.reason != nil {
+			f.class = fieldgate.DeadLetterSparkplug
+		}
 	default:
-		s.perSub[f.sub].messages.Add(1)
-		in.readings, f.reason = in.mappers[f.sub].Map(in.readings, topic, m.Payload(), f.at)
+		s.countMessage(f.sub)
+		if in.readings, f.reason = in.mappers[f.sub].Map(in.readings, topic, payload, f.at); f.reason != nil {
+			f.class = fieldgate.DeadLetterDecode
+		}
 	}
 	f.n = len(in.readings)
 	var err error
@@ -497,12 +525,13 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 	default:
 		f.commit, err = in.sink.Queue(in.readings, nil)
 		if errors.Is(err, fieldgate.ErrInvalidReading) {
-			f.reason, f.n = err, 0 // the buffer refuses what the mapper made of it: poison, not a reason to reconnect
+			// the buffer refuses what the mapper made of it: poison, not a reason to reconnect
+			f.reason, f.class, f.n = err, fieldgate.DeadLetterInvalid, 0
 		}
 	}
 	if f.reason != nil {
 		f.commit, err = in.sink.Queue(nil, []fieldgate.DeadLetter{{Time: f.at, Source: s.origin, Origin: topic,
-			Reason: f.reason.Error(), Payload: m.Payload()}})
+			Reason: f.reason.Error(), Class: f.class, Payload: payload, Size: size}})
 	}
 	clear(in.readings) // drop references to strings
 	in.mu.Unlock()
@@ -595,7 +624,7 @@ func (in *intake) acknowledge(ctx context.Context) (committed bool, err error) {
 				case f.sub == subSparkplug:
 					s.spb.deadLetters.Add(1)
 				}
-				s.logDeadLetter(f.msg.Topic(), f.reason)
+				s.logDeadLetter(f.msg.Topic(), f.class, f.reason)
 			} else {
 				s.readings.Add(uint64(f.n))
 				switch {
@@ -626,14 +655,51 @@ func (in *intake) acknowledge(ctx context.Context) (committed bool, err error) {
 	}
 }
 
-// logDeadLetter logs a dead letter, at most one line a second; the lines in between are counted in the next.
-func (s *Source) logDeadLetter(topic string, reason error) {
-	now := time.Now()
-	if now.Sub(s.lastLog) < time.Second {
-		s.suppressed++
-		return
+// logDeadLetter logs a dead letter, at most one line a second (deadLog).
+func (s *Source) logDeadLetter(topic string, class string, reason error) {
+	s.deadLog.log(class, func() {
+		s.log.Warn("mqtt message stored as a dead letter and acknowledged", "topic", topic, "class", class, "reason", reason)
+	})
+}
+
+var _ fieldgate.Replayer = (*Source)(nil)
+
+// Replay maps a dead letter of this input again, through the input's current subscriptions: the readings its
+// topic (Origin) and payload give now, or why they still do not (the mapper's error, or no subscription matching).
+// A letter of another input, one whose payload was stored cut, and a Sparkplug message (its decoding depends on
+// the edge node's birth at the time) give an error wrapping fieldgate.ErrNotReplayable. The receive time of the
+// readings is the letter's Time. Safe to call concurrently with Run; it takes no connection.
+func (s *Source) Replay(d fieldgate.DeadLetter) ([]fieldgate.Reading, error) {
+	switch {
+	case d.Source != s.origin:
+		return nil, fmt.Errorf("a dead letter of %q, not of %s: %w", d.Source, s.origin, fieldgate.ErrNotReplayable)
+	case d.Size > len(d.Payload):
+		return nil, fmt.Errorf("only the first %d of its %d bytes were stored: %w", len(d.Payload), d.Size, fieldgate.ErrNotReplayable)
+	case len(d.Payload) > s.cfg.MaxPayloadBytes:
+		return nil, fmt.Errorf("payload of %d bytes is over max_payload_bytes (%d)", len(d.Payload), s.cfg.MaxPayloadBytes)
 	}
-	s.log.Warn("mqtt message stored as a dead letter and acknowledged", "topic", topic, "reason", reason,
-		"not_logged_since_last", s.suppressed)
-	s.lastLog, s.suppressed = now, 0
+	s.replayMu.Lock()
+	defer s.replayMu.Unlock()
+	if s.replayMappers == nil {
+		for i, sub := range s.subs {
+			m, err := NewMapper(sub)
+			if err != nil {
+				return nil, fmt.Errorf("subscriptions[%d]: %w", i, err)
+			}
+			s.replayMappers = append(s.replayMappers, m)
+		}
+	}
+	for _, m := range s.replayMappers {
+		if m.Matches(d.Origin) {
+			rs, err := m.Map(nil, d.Origin, d.Payload, d.Time)
+			if err != nil {
+				return nil, err
+			}
+			return rs, nil
+		}
+	}
+	if s.spb != nil && s.spb.matches(d.Origin) {
+		return nil, fmt.Errorf("a Sparkplug B message decodes only against the edge node's birth at the time: %w", fieldgate.ErrNotReplayable)
+	}
+	return nil, fmt.Errorf("topic %q matches no subscription", d.Origin)
 }
