@@ -125,7 +125,11 @@ const fg = (() => {
     for (const r of rows) {
       const tr = el("tr", r.cls || "");
       for (const [k, v] of Object.entries(r.data || {})) tr.dataset[k] = v;
-      for (const c of r.cells) tr.append(c instanceof Node ? c : el("td", "", c));
+      r.cells.forEach((c, i) => {
+        const cell = c instanceof Node ? c : el("td", "", c);
+        cell.dataset.label = heads[i]; // the heading beside the value on a phone (common.css)
+        tr.append(cell);
+      });
       b.append(tr);
     }
     t.append(b);
