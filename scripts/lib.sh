@@ -42,8 +42,8 @@ pg_bindir() {
 }
 
 # ensure_packages installs the test servers and clients that are missing: Mosquitto, kcat, PostgreSQL, Node.js,
-# the tools of the ARM and packaging tests: qemu-user-static, lintian, systemd-analyze; and protoc (the Sparkplug B
-# code generation test).
+# the tools of the ARM and packaging tests: qemu-user-static, lintian, systemd-analyze, protoc (the Sparkplug B
+# code generation test), and Chromium (the status pages' browser tests).
 ensure_packages() {
 	local missing=()
 	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -56,6 +56,7 @@ ensure_packages() {
 	command -v lintian >/dev/null || missing+=(lintian)
 	command -v systemd-analyze >/dev/null || missing+=(systemd)
 	command -v protoc >/dev/null || missing+=(protobuf-compiler)
+	command -v chromium >/dev/null || missing+=(chromium)
 	apt_install "${missing[@]}"
 	export PATH="$PATH:/usr/sbin"
 }

@@ -8,6 +8,7 @@
 #   npm servers       FIELDGATE_TEST_NPM_DIR, FIELDGATE_TEST_MODBUS_NPM, FIELDGATE_TEST_OPCUA_NPM
 #   npm edge node     FIELDGATE_TEST_SPARKPLUG_NPM (a Sparkplug B edge node script; each test starts its own)
 #   protoc            FIELDGATE_TEST_PROTOC (regenerates protocols/mqtt/sparkplugb to compare)
+#   Chromium          FIELDGATE_TEST_CHROMIUM (headless: the status pages' browser tests; each run is its own)
 # Every server gets its own port and a temporary directory; nothing touches the system's own Mosquitto or
 # PostgreSQL. Missing Debian packages are installed with apt-get, npm packages with npm ci.
 set -euo pipefail
@@ -49,6 +50,7 @@ export FIELDGATE_TEST_MQTT="tcp://127.0.0.1:$mqtt_port"
 export FIELDGATE_TEST_MOSQUITTO="$(command -v mosquitto)"
 export FIELDGATE_TEST_KCAT="$(command -v kcat)"
 export FIELDGATE_TEST_PROTOC="$(command -v protoc)"
+export FIELDGATE_TEST_CHROMIUM="$(command -v chromium)"
 
 # PostgreSQL: initdb refuses root, so the cluster belongs to the postgres user.
 pg_bin=$(pg_bindir)

@@ -200,6 +200,7 @@ var testHook func(*loader)
 
 // run runs the service until ctx ends. It returns nil after a clean stop.
 func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) error {
+	started := time.Now()
 	met := newMetrics()
 	var (
 		db *cratedb.Writer
@@ -267,7 +268,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer) e
 				return db.Ping(ctx)
 			}
 			return nil
-		})
+		}, func() statusDoc { return met.status(started, l.win.Stats, dbStats) })
 		srv.Handler = webserve.Protect(srv.Handler, func() webserve.Auth { return cfg.HTTP.Auth })
 		go func() {
 			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

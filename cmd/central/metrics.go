@@ -87,9 +87,11 @@ func (m *metrics) addStats(win func() window.Stats, db func() cratedb.Stats) {
 	cf("database_statements_total", "Write statements that succeeded.", func() float64 { return float64(db().Statements) })
 }
 
-// httpServer serves /metrics, /healthz (the process runs) and /readyz (group joined, database answers).
-func httpServer(m *metrics, ready func(context.Context) error) *http.Server {
+// httpServer serves /metrics, /healthz (the process runs), /readyz (group joined, database answers), and the
+// status page at / with its /api/status (see status.go).
+func httpServer(m *metrics, ready func(context.Context) error, status func() statusDoc) *http.Server {
 	mux := http.NewServeMux()
+	mountPage(mux, status)
 	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

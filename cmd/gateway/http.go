@@ -26,7 +26,11 @@ import (
 //	             Kafka being unreachable does not make the gateway unready: that is what the buffer is for;
 //	             watch fieldgate_buffer_oldest_age_seconds for it.
 //	/api/status  JSON: gateway, readiness, config (hash, applied at, files, last reload), sources (state,
-//	             counters, own stats), devices (last reading time), buffer, kafka
+//	             condition and since when, readings_per_second, counters, own stats), devices (last reading
+//	             time, worst quality, metrics: each one's last value, quality and time), buffer, kafka
+//	             (forwarded_per_second beside the forwarder's counters)
+//	/api/series  JSON for the page's plots: devices' sparklines and the buffer's last hour (see mountPage)
+//	/            the status page, and its assets under /ui/ (see page.go, internal/webui)
 //	/api/deadletters, /api/deadletters/export, /api/deadletters/replay  see deadLetterRoutes
 //
 // serveHTTP wraps it in webserve.Protect: credentials (http.auth), CSP and the other security headers.
@@ -60,10 +64,7 @@ func (g *gateway) handler() http.Handler {
 		_ = enc.Encode(g.status())
 	})
 	g.deadLetterRoutes(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("fieldgate gateway " + g.config().GatewayID + "\n/metrics\n/healthz\n/readyz\n/api/status\n"))
-	})
+	g.mountPage(mux)
 	return mux
 }
 
@@ -87,15 +88,20 @@ func (g *gateway) notReady() []string {
 }
 
 type sourceStatus struct {
-	Name        string `json:"name"`
-	Type        string `json:"type"`
-	State       string `json:"state"` // running, failed, stopped
-	Connected   *bool  `json:"connected,omitempty"`
-	LastError   string `json:"last_error,omitempty"`
-	Readings    uint64 `json:"readings"`
-	Emits       uint64 `json:"emits"`
-	EmitErrors  uint64 `json:"emit_errors"`
-	DeadLetters uint64 `json:"dead_letters"`
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	State string `json:"state"` // running, failed, stopped
+	// Condition is what the page shows: connected, disconnected (running, retrying its connection), starting,
+	// failed or stopped; Since is when the gateway first saw it in that condition (sampled every second).
+	Condition         string    `json:"condition"`
+	Since             time.Time `json:"since,omitzero"`
+	ReadingsPerSecond float64   `json:"readings_per_second"` // over the last 10 s
+	Connected         *bool     `json:"connected,omitempty"`
+	LastError         string    `json:"last_error,omitempty"`
+	Readings          uint64    `json:"readings"`
+	Emits             uint64    `json:"emits"`
+	EmitErrors        uint64    `json:"emit_errors"`
+	DeadLetters       uint64    `json:"dead_letters"`
 	// ImplausibleTimes counts readings committed with their source time replaced (fieldgate.SourceTimeBound).
 	ImplausibleTimes uint64    `json:"implausible_source_times"`
 	LastReading      time.Time `json:"last_reading,omitzero"`
@@ -115,8 +121,10 @@ type statusDoc struct {
 	Sources          []sourceStatus `json:"sources"`
 	Devices          []deviceStatus `json:"devices"`
 	DevicesUntracked uint64         `json:"devices_untracked_readings,omitempty"`
-	Buffer           any            `json:"buffer"`
-	Kafka            any            `json:"kafka"`
+	// SeriesUntracked counts readings of metrics beyond the 2,000 kept with their last value and sparkline.
+	SeriesUntracked uint64 `json:"series_untracked_readings,omitempty"`
+	Buffer          any    `json:"buffer"`
+	Kafka           any    `json:"kafka"`
 }
 
 // configStatus is what runs, and what the last reload did.
@@ -155,6 +163,7 @@ func (g *gateway) status() statusDoc {
 		Ready: len(reasons) == 0, NotReady: reasons,
 		Devices:          g.devices.snapshot(),
 		DevicesUntracked: g.devices.untracked.Load(),
+		SeriesUntracked:  g.devices.untrackedSer.Load(),
 	}
 	sort.Slice(d.Devices, func(i, j int) bool { return d.Devices[i].Device < d.Devices[j].Device })
 	for _, in := range g.inputsSnapshot() {
@@ -164,6 +173,7 @@ func (g *gateway) status() statusDoc {
 			Readings: in.readings.Load(), Emits: in.batches.Load(), EmitErrors: in.emitErrors.Load(),
 			DeadLetters: in.deadLetters.Load(), ImplausibleTimes: in.implausible.Load(),
 		}
+		s.Condition, s.Since, s.ReadingsPerSecond = g.live.input(in)
 		c := in.connected()
 		s.Connected = &c
 		if ns := in.lastReading.Load(); ns != 0 {
@@ -180,7 +190,9 @@ func (g *gateway) status() statusDoc {
 	buf["oldest_age_seconds"] = ageSeconds(now, bs.OldestAppended)
 	buf["rates"] = g.rates.rates(sampleOf(bs, now))
 	d.Buffer = buf
-	d.Kafka = snakeCase(g.kafkaStats())
+	kafka := snakeCase(g.kafkaStats()).(map[string]any)
+	kafka["forwarded_per_second"] = g.live.forwardedPerSecond()
+	d.Kafka = kafka
 	return d
 }
 

@@ -8,9 +8,9 @@ import (
 	"github.com/fieldgate/fieldgate/buffer"
 )
 
-// bufferHistory samples the buffer's write counters every historyEvery for the last historyKeep, so that /api/status
-// can say what the buffer costs the flash at the current rate (bytes written per day), which the counters alone
-// (totals since start) do not.
+// bufferHistory samples the buffer's write counters and fill every historyEvery for the last historyKeep, so that
+// /api/status can say what the buffer costs the flash at the current rate (bytes written per day), which the
+// counters alone (totals since start) do not, and /api/series can plot the last hour.
 type bufferHistory struct {
 	mu      sync.Mutex
 	samples []bufSample // oldest first, at most historyKeep/historyEvery+1
@@ -20,6 +20,8 @@ type bufSample struct {
 	at              time.Time
 	written         int64
 	commits, fsyncs uint64
+	entries, bytes  int64
+	oldest          time.Time
 }
 
 const (
@@ -30,7 +32,8 @@ const (
 )
 
 func sampleOf(st buffer.Stats, at time.Time) bufSample {
-	return bufSample{at: at, written: st.DiskWrittenBytes, commits: st.Commits, fsyncs: st.Fsyncs}
+	return bufSample{at: at, written: st.DiskWrittenBytes, commits: st.Commits, fsyncs: st.Fsyncs,
+		entries: st.Entries, bytes: st.Bytes, oldest: st.OldestAppended}
 }
 
 // run samples buf until ctx ends.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type gateway struct {
 
 	buf     *buffer.Buffer // opened by run before anything starts
 	rates   bufferHistory  // the buffer's write counters over the last hour
+	live    liveRates      // the inputs' conditions and rates, and Kafka's, over the last seconds
 	devices *deviceTracker
 
 	ctx   context.Context // run's: inputs and the forwarder run under it
@@ -172,6 +174,7 @@ func (g *gateway) run(ctx context.Context, l *loaded, fallback string, hup <-cha
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
+		go g.live.run(sampling, g)
 		g.rates.run(sampling, buf)
 	}()
 	defer func() {
@@ -355,17 +358,21 @@ type deviceInfo struct {
 	LastReading time.Time `json:"last_reading"`    // gateway time of the last committed reading
 	LastEvent   time.Time `json:"last_event_time"` // its event time (source time if the device sent one)
 	Readings    uint64    `json:"readings"`
+
+	metrics map[string]*series // by metric; bounded in total by deviceTracker.maxSeries
 }
 
 type deviceTracker struct {
-	max       int
-	mu        sync.Mutex
-	devices   map[string]*deviceInfo
-	untracked atomic.Uint64 // readings of devices beyond max
+	max, maxSeries int
+	mu             sync.Mutex
+	devices        map[string]*deviceInfo
+	nSeries        int           // series across devices
+	untracked      atomic.Uint64 // readings of devices beyond max
+	untrackedSer   atomic.Uint64 // readings of metrics beyond maxSeries (counted, no value kept)
 }
 
 func newDeviceTracker(max int) *deviceTracker {
-	return &deviceTracker{max: max, devices: map[string]*deviceInfo{}}
+	return &deviceTracker{max: max, maxSeries: maxSeries, devices: map[string]*deviceInfo{}}
 }
 
 func (t *deviceTracker) seen(source string, rs []fieldgate.Reading) {
@@ -383,7 +390,7 @@ func (t *deviceTracker) seen(source string, rs []fieldgate.Reading) {
 					t.untracked.Add(1)
 					continue
 				}
-				d = &deviceInfo{}
+				d = &deviceInfo{metrics: map[string]*series{}}
 				t.devices[r.Device] = d
 			}
 			last, lastName = d, r.Device
@@ -396,19 +403,43 @@ func (t *deviceTracker) seen(source string, rs []fieldgate.Reading) {
 		if et := r.EventTime(); et.After(d.LastEvent) {
 			d.LastEvent = et
 		}
+		s := d.metrics[r.Metric]
+		if s == nil {
+			if t.nSeries >= t.maxSeries {
+				t.untrackedSer.Add(1)
+				continue
+			}
+			s = &series{}
+			d.metrics[r.Metric] = s
+			t.nSeries++
+		}
+		s.observe(r)
 	}
 }
 
 type deviceStatus struct {
 	Device string `json:"device"`
 	deviceInfo
+	// Quality is the worst quality among the metrics' last values.
+	Quality string         `json:"quality,omitempty"`
+	Metrics []metricStatus `json:"metrics"` // last values by metric name
 }
 
 func (t *deviceTracker) snapshot() []deviceStatus {
 	t.mu.Lock()
 	out := make([]deviceStatus, 0, len(t.devices))
 	for name, d := range t.devices {
-		out = append(out, deviceStatus{Device: name, deviceInfo: *d})
+		ds := deviceStatus{Device: name, deviceInfo: *d, Metrics: make([]metricStatus, 0, len(d.metrics))}
+		worst := fieldgate.Good
+		for m, s := range d.metrics {
+			ds.Metrics = append(ds.Metrics, s.status(m))
+			worst = max(worst, s.last.Quality)
+		}
+		if len(d.metrics) > 0 {
+			ds.Quality = worst.String()
+		}
+		sort.Slice(ds.Metrics, func(i, j int) bool { return ds.Metrics[i].Metric < ds.Metrics[j].Metric })
+		out = append(out, ds)
 	}
 	t.mu.Unlock()
 	return out
