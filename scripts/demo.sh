@@ -43,7 +43,7 @@ pids+=($!)
 bin/gateway run -config configs/demo.yaml >"$dir/gateway.log" 2>&1 &
 pids+=($!)
 wait_port 9100 30 "gateway HTTP" || { tail -n 20 "$dir/gateway.log"; exit 1; }
-echo "demo: gateway http://127.0.0.1:9100/metrics /api/status; central http://127.0.0.1:9101/metrics; Ctrl-C stops"
+echo "demo: status pages http://127.0.0.1:9100/ (gateway) and http://127.0.0.1:9101/ (central); metrics at /metrics; Ctrl-C stops"
 if [ -n "${DEMO_SECONDS:-}" ]; then
 	timeout --foreground "$DEMO_SECONDS" bin/devsim watch || true
 else

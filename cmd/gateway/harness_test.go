@@ -86,7 +86,7 @@ func startBroker(t *testing.T) string {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve() }()
-	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { testutil.CloseMochi(t, srv.Close) })
 	testutil.WaitListening(t, addr, 5*time.Second)
 	t.Log("FIELDGATE_TEST_MOSQUITTO is not set: using an in-process mochi-mqtt broker")
 	return "tcp://" + addr

@@ -72,7 +72,7 @@ func (h *hostileServer) tick(t *testing.T, d time.Duration) {
 	})
 }
 
-// memoryMax reads MemoryMax from the systemd unit of deploy/arm64, in bytes.
+// memoryMax reads MemoryMax from the gateway's systemd unit (deploy/fieldgate-gateway.service), in bytes.
 func memoryMax(t *testing.T) int64 {
 	t.Helper()
 	b, err := os.ReadFile("../../deploy/fieldgate-gateway.service")

@@ -44,7 +44,7 @@ func brokers(t *testing.T) []testBroker {
 	t.Helper()
 	port := testutil.FreePort(t)
 	srv := newMochi(t, port)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { testutil.CloseMochi(t, srv.Close) })
 	bs := []testBroker{{"mochi", fmt.Sprintf("tcp://127.0.0.1:%d", port), false, srv}}
 	if u := os.Getenv("FIELDGATE_TEST_MQTT"); u != "" {
 		bs = append(bs, testBroker{"mosquitto", u, true, nil})
@@ -70,7 +70,7 @@ func (b testBroker) stop(t *testing.T, r *running) {
 func startMochi(t *testing.T, port int) string {
 	t.Helper()
 	srv := newMochi(t, port)
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { testutil.CloseMochi(t, srv.Close) })
 	return fmt.Sprintf("tcp://127.0.0.1:%d", port)
 }
 

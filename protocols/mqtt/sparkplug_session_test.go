@@ -253,7 +253,7 @@ func TestSparkplugPrimaryHostState(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve()
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { testutil.CloseMochi(t, srv.Close) })
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	testutil.WaitListening(t, url[len("tcp://"):], 10*time.Second)
 

@@ -74,7 +74,7 @@ func TestTLSAndCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	go srv.Serve()
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() { testutil.CloseMochi(t, srv.Close) })
 	testutil.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 10*time.Second)
 	url := fmt.Sprintf("ssl://127.0.0.1:%d", port)
 
