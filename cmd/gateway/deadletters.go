@@ -54,15 +54,24 @@ const payloadPreview = 1024
 //	  "truncated": true                  payload is not all of it (cut here, or stored cut)
 //	}
 type deadLetterJSON struct {
-	ID           uint64    `json:"id"`
-	Input        string    `json:"input"`
-	Origin       string    `json:"origin"`
-	Time         time.Time `json:"time"`
-	Reason       string    `json:"reason"`
-	Class        string    `json:"class"`
-	Payload      string    `json:"payload"`
-	PayloadBytes int       `json:"payload_bytes"`
-	Truncated    bool      `json:"truncated"`
+	deadLetterHead
+	Payload      string `json:"payload"`
+	PayloadBytes int    `json:"payload_bytes"`
+	Truncated    bool   `json:"truncated"`
+}
+
+// deadLetterHead is what the list and the export say of every letter alike.
+type deadLetterHead struct {
+	ID     uint64    `json:"id"`
+	Input  string    `json:"input"`
+	Origin string    `json:"origin"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason"`
+	Class  string    `json:"class"`
+}
+
+func headOf(id uint64, d fieldgate.DeadLetter) deadLetterHead {
+	return deadLetterHead{ID: id, Input: d.Source, Origin: d.Origin, Time: d.Time, Reason: d.Reason, Class: d.Class}
 }
 
 // deadLetterPage is the body of GET /api/deadletters:
@@ -80,15 +89,10 @@ type deadLetterPage struct {
 // deadLetterExport is one line of GET /api/deadletters/export (NDJSON): the letter with its whole stored payload
 // in base64 ("payload_base64"), and "stored_truncated" when even the stored payload is only its start.
 type deadLetterExport struct {
-	ID              uint64    `json:"id"`
-	Input           string    `json:"input"`
-	Origin          string    `json:"origin"`
-	Time            time.Time `json:"time"`
-	Reason          string    `json:"reason"`
-	Class           string    `json:"class"`
-	PayloadBase64   []byte    `json:"payload_base64"`
-	PayloadBytes    int       `json:"payload_bytes"`
-	StoredTruncated bool      `json:"stored_truncated"`
+	deadLetterHead
+	PayloadBase64   []byte `json:"payload_base64"`
+	PayloadBytes    int    `json:"payload_bytes"`
+	StoredTruncated bool   `json:"stored_truncated"`
 }
 
 // replayResult is the body of POST /api/deadletters/replay, and what `gateway deadletters replay` prints.
@@ -99,7 +103,7 @@ type replayResult struct {
 	NotReplayable int `json:"not_replayable"` // letters no current input can decode again (kept as they were)
 }
 
-func previewOf(d fieldgate.DeadLetter) deadLetterJSON {
+func previewOf(id uint64, d fieldgate.DeadLetter) deadLetterJSON {
 	size := max(d.Size, len(d.Payload))
 	p := d.Payload
 	if len(p) > payloadPreview {
@@ -113,7 +117,7 @@ func previewOf(d fieldgate.DeadLetter) deadLetterJSON {
 			p = p[:i]
 		}
 	}
-	return deadLetterJSON{Input: d.Source, Origin: d.Origin, Time: d.Time, Reason: d.Reason, Class: d.Class,
+	return deadLetterJSON{deadLetterHead: headOf(id, d),
 		Payload: strings.ToValidUTF8(string(p), "\uFFFD"), PayloadBytes: size, Truncated: len(p) < size}
 }
 
@@ -187,9 +191,7 @@ func (g *gateway) deadLetterRoutes(mux *http.ServeMux) {
 		}
 		page := deadLetterPage{DeadLetters: make([]deadLetterJSON, 0, len(list)), NextBefore: next, Stored: g.buf.Stats().DeadLetters}
 		for _, l := range list {
-			j := previewOf(l.DeadLetter)
-			j.ID = l.ID
-			page.DeadLetters = append(page.DeadLetters, j)
+			page.DeadLetters = append(page.DeadLetters, previewOf(l.ID, l.DeadLetter))
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -212,7 +214,7 @@ func (g *gateway) deadLetterRoutes(mux *http.ServeMux) {
 		enc := json.NewEncoder(w)
 		for _, l := range list {
 			d := l.DeadLetter
-			_ = enc.Encode(deadLetterExport{ID: l.ID, Input: d.Source, Origin: d.Origin, Time: d.Time, Reason: d.Reason, Class: d.Class,
+			_ = enc.Encode(deadLetterExport{deadLetterHead: headOf(l.ID, d),
 				PayloadBase64: d.Payload, PayloadBytes: max(d.Size, len(d.Payload)), StoredTruncated: d.Size > len(d.Payload)})
 		}
 	})

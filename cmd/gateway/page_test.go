@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,7 +27,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	}
 	br := testutil.NewBrowser(t)
 	mq := testutil.StartMosquitto(t)
-	p := startPlant(t)
+	p := startPlant(t, 2)
 	env := writePageConfig(t, p, mq.URL)
 	gw := env.start()
 	env.waitReady(gw, 30*time.Second)
@@ -165,38 +164,6 @@ func TestStatusPageInBrowser(t *testing.T) {
 			copyFile(t, filepath.Join(art, name), filepath.Join("..", "..", "docs", name))
 		}
 	}
-}
-
-// plant is a devsim process: MQTT sensors, Kafka, a Modbus PLC and an OPC UA server.
-type plant struct{ mqtt, kafka, modbus, opcua string }
-
-func startPlant(t *testing.T) plant {
-	t.Helper()
-	bin := filepath.Join(filepath.Dir(gatewayBinary(t)), "devsim")
-	if _, err := os.Stat(bin); err != nil {
-		if out, err := exec.Command("go", "build", "-o", bin, "../devsim").CombinedOutput(); err != nil {
-			t.Fatalf("go build devsim: %v\n%s", err, out)
-		}
-	}
-	p := plant{mqtt: testutil.FreeAddr(t), kafka: testutil.FreeAddr(t), modbus: testutil.FreeAddr(t), opcua: testutil.FreeAddr(t)}
-	out := &testutil.SyncBuffer{}
-	cmd := testutil.TargetCommand(bin, "run", "-mqtt", p.mqtt, "-sensor-rate", "2", "-sparkplug-rate", "0", "-kafka", p.kafka,
-		"-partitions", "3", "-modbus", p.modbus, "-opcua", p.opcua, "-state", t.TempDir())
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("devsim output:\n%s", tail(out.String(), 20))
-		}
-	})
-	for _, a := range []string{p.mqtt, p.kafka, p.modbus, p.opcua} {
-		testutil.WaitListening(t, a, 30*time.Second)
-	}
-	return p
 }
 
 func writePageConfig(t *testing.T, p plant, lineB string) *gatewayEnv {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,7 +36,8 @@ func TestReloadNothingLost(t *testing.T) {
 	mqttURL := startBroker(t)
 	// Kafka, the Modbus PLC and the OPC UA server run in a devsim process: built without the race detector, so
 	// that the devices answer in time on a loaded machine and a missed tick is the gateway's.
-	kafkaAddr, plc, opc := startDevsim(t)
+	p := startPlant(t, 0)
+	kafkaAddr, plc, opc := p.kafka, p.modbus, "opc.tcp://"+p.opcua
 	env := writeGatewayConfig(t, mqttURL, kafkaAddr)
 	confdir := filepath.Join(env.dir, "conf.d")
 	if err := os.Mkdir(confdir, 0o700); err != nil {
@@ -315,9 +317,13 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 	return m
 }
 
-// startDevsim runs `devsim run` with an in-memory Kafka, the simulated Modbus PLC and the OPC UA server (security
-// None) on free loopback ports, and returns their addresses: Kafka host:port, Modbus host:port, OPC UA endpoint.
-func startDevsim(t *testing.T) (kafka, modbusAddr, opcuaEndpoint string) {
+// plant is a devsim process's servers, each host:port on loopback: an in-memory Kafka, the simulated Modbus PLC,
+// the OPC UA server (security None) and, with sensors, an MQTT broker.
+type plant struct{ mqtt, kafka, modbus, opcua string }
+
+// startPlant runs `devsim run` until the test ends. sensorRate > 0 also starts its MQTT broker, its sensors
+// publishing that many messages a second each (no Sparkplug edge node).
+func startPlant(t *testing.T, sensorRate int) plant {
 	t.Helper()
 	bin := filepath.Join(filepath.Dir(gatewayBinary(t)), "devsim")
 	if _, err := os.Stat(bin); err != nil {
@@ -325,10 +331,15 @@ func startDevsim(t *testing.T) (kafka, modbusAddr, opcuaEndpoint string) {
 			t.Fatalf("go build devsim: %v\n%s", err, out)
 		}
 	}
-	kafka, modbusAddr, opcuaAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
+	p := plant{kafka: testutil.FreeAddr(t), modbus: testutil.FreeAddr(t), opcua: testutil.FreeAddr(t)}
+	listening := []string{p.kafka, p.modbus, p.opcua}
+	if sensorRate > 0 {
+		p.mqtt = testutil.FreeAddr(t)
+		listening = append(listening, p.mqtt)
+	}
 	out := &testutil.SyncBuffer{}
-	cmd := testutil.TargetCommand(bin, "run", "-mqtt", "", "-sensor-rate", "0", "-kafka", kafka, "-partitions", "3",
-		"-modbus", modbusAddr, "-opcua", opcuaAddr, "-state", t.TempDir())
+	cmd := testutil.TargetCommand(bin, "run", "-mqtt", p.mqtt, "-sensor-rate", strconv.Itoa(sensorRate), "-sparkplug-rate", "0",
+		"-kafka", p.kafka, "-partitions", "3", "-modbus", p.modbus, "-opcua", p.opcua, "-state", t.TempDir())
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -340,8 +351,8 @@ func startDevsim(t *testing.T) (kafka, modbusAddr, opcuaEndpoint string) {
 			t.Logf("devsim output:\n%s", tail(out.String(), 20))
 		}
 	})
-	for _, a := range []string{kafka, modbusAddr, opcuaAddr} {
-		testutil.WaitListening(t, a, 15*time.Second)
+	for _, a := range listening {
+		testutil.WaitListening(t, a, 30*time.Second)
 	}
-	return kafka, modbusAddr, "opc.tcp://" + opcuaAddr
+	return p
 }
