@@ -43,8 +43,8 @@ import (
 //     disk per reading (/proc/PID/io write_bytes), buffer commits and fsyncs per second, and the latency from
 //     publish to Kafka.
 //
-// Both report the gateway's peak RSS and the largest Go heap in use its /metrics showed during the run. With
-// -exec the gateway runs under an emulator (`-exec qemu-aarch64-static -gateway bin/linux-arm64/gateway`) and the
+// The steady mode also reports the gateway's largest Go heap in use its /metrics showed during the run. With
+// -exec (steady mode only) the gateway runs under an emulator (`-exec qemu-aarch64-static -gateway bin/linux-arm64/gateway`) and the
 // baselines are left out: emulated CPU figures compare with nothing, and the resident size includes the emulator,
 // so the Go heap is the figure to compare with the native gateway's.
 
@@ -190,9 +190,8 @@ type benchResult struct {
 	rssMB     float64 // peak resident set size (VmHWM)
 	landed    int
 
-	heapMB float64 // gateway only: the largest go_memstats_heap_inuse_bytes its /metrics showed during the run, MiB
-
 	// gateway only, steady mode
+	heapMB         float64 // the largest go_memstats_heap_inuse_bytes its /metrics showed during the run, MiB
 	diskPerReading float64 // bytes the process wrote to storage per reading
 	commitsPerSec  float64
 	fsyncsPerSec   float64
