@@ -42,9 +42,15 @@ import (
 //     receiver pays, forwarding aside. It reports CPU per message, and for the gateway also the bytes it wrote to
 //     disk per reading (/proc/PID/io write_bytes), buffer commits and fsyncs per second, and the latency from
 //     publish to Kafka.
+//
+// The steady mode also reports the gateway's largest Go heap in use its /metrics showed during the run. With
+// -exec (steady mode only) the gateway runs under an emulator (`-exec qemu-aarch64-static -gateway bin/linux-arm64/gateway`) and the
+// baselines are left out: emulated CPU figures compare with nothing, and the resident size includes the emulator,
+// so the Go heap is the figure to compare with the native gateway's.
 
 type benchConfig struct {
 	Gateway  string // path of the gateway binary
+	Exec     string // an emulator command the gateway runs under (e.g. "qemu-aarch64-static"); empty: natively
 	Broker   string // tcp://127.0.0.1:PORT of a Mosquitto
 	Messages int
 	Rounds   int
@@ -62,6 +68,7 @@ func runBench(ctx context.Context, args []string) error {
 	var c benchConfig
 	fs := flag.NewFlagSet("devsim bench", flag.ContinueOnError)
 	fs.StringVar(&c.Gateway, "gateway", "bin/gateway", "gateway binary")
+	fs.StringVar(&c.Exec, "exec", "", "run the gateway under this emulator `command` (e.g. qemu-aarch64-static) and skip the baselines")
 	fs.StringVar(&c.Broker, "mqtt", os.Getenv("FIELDGATE_TEST_MQTT"), "URL of the Mosquitto to publish to")
 	fs.IntVar(&c.Messages, "n", 50000, "full speed: messages per round")
 	fs.IntVar(&c.Rounds, "rounds", 2, "rounds of each receiver (they alternate)")
@@ -85,6 +92,9 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	if c.Rate > 0 {
 		return runSteady(ctx, c, perMsg)
+	}
+	if c.Exec != "" {
+		return errors.New("-exec needs steady mode (-rate)")
 	}
 	fmt.Printf("end-to-end at full speed: %d QoS 1 messages a round (%s payload, %d reading(s) each), %d devices, broker %s\n",
 		c.Messages, c.Payload, perMsg, c.Devices, c.Broker)
@@ -116,11 +126,15 @@ func runSteady(ctx context.Context, c benchConfig, perMsg int) error {
 	c.Messages = n
 	fmt.Printf("end-to-end at a steady %.0f msg/s for %s: %d QoS 1 messages a round (%s payload, %d reading(s) each), %d devices, broker %s\n",
 		c.Rate, c.Duration, n, c.Payload, perMsg, c.Devices, c.Broker)
-	fmt.Printf("%-12s %5s %11s %10s %10s %9s %9s %8s %8s %8s %8s\n", "receiver", "round", "CPU µs/msg", "core %",
-		"disk B/rdg", "commits/s", "fsyncs/s", "p50 ms", "p99 ms", "max ms", "RSS MB")
+	fmt.Printf("%-12s %5s %11s %10s %10s %9s %9s %8s %8s %8s %8s %8s\n", "receiver", "round", "CPU µs/msg", "core %",
+		"disk B/rdg", "commits/s", "fsyncs/s", "p50 ms", "p99 ms", "max ms", "RSS MB", "heap MiB")
+	modes := []string{"batched", "each", "durable"}
+	if c.Exec != "" {
+		modes = nil
+	}
 	var batched, each, durable, gw []benchResult
 	for round := 1; round <= c.Rounds; round++ {
-		for _, mode := range []string{"batched", "each", "durable"} {
+		for _, mode := range modes {
 			b, err := benchBaseline(ctx, c, round, mode)
 			if err != nil {
 				return fmt.Errorf("baseline (%s acks) round %d: %w", mode, round, err)
@@ -142,13 +156,19 @@ func runSteady(ctx context.Context, c benchConfig, perMsg int) error {
 		g.printSteady("gateway", round)
 		gw = append(gw, g)
 	}
-	mb, me, md, mg := medianOf(batched), medianOf(each), medianOf(durable), medianOf(gw)
+	mg := medianOf(gw)
+	if c.Exec != "" {
+		fmt.Printf("median at %.0f msg/s, gateway under %s: peak RSS %.1f MB (emulator included), Go heap %.1f MiB; p99 publish -> Kafka %.1f ms\n",
+			c.Rate, c.Exec, mg.rssMB, mg.heapMB, mg.p99)
+		return nil
+	}
+	mb, me, md := medianOf(batched), medianOf(each), medianOf(durable)
 	wire := float64(wireSize(c.Payload))
 	fmt.Printf("median at %.0f msg/s: gateway CPU per message %.2fx the batched-ack subscriber's (target <= 1.5x; %.2fx the each-ack one's;"+
 		" %.2fx the durable one's, which commits each batch to bbolt before acknowledging it); disk %.0f B per reading = %.1fx its wire size of %.0f B (target <= 4x);"+
-		" %.1f commits/s, %.1f fsyncs/s; p99 publish -> Kafka %.1f ms\n",
+		" %.1f commits/s, %.1f fsyncs/s; p99 publish -> Kafka %.1f ms; peak RSS %.1f MB, Go heap %.1f MiB\n",
 		c.Rate, mg.cpuPerMsg/mb.cpuPerMsg, mg.cpuPerMsg/me.cpuPerMsg, mg.cpuPerMsg/md.cpuPerMsg, mg.diskPerReading, mg.diskPerReading/wire, wire,
-		mg.commitsPerSec, mg.fsyncsPerSec, mg.p99)
+		mg.commitsPerSec, mg.fsyncsPerSec, mg.p99, mg.rssMB, mg.heapMB)
 	return nil
 }
 
@@ -167,10 +187,11 @@ type benchResult struct {
 	rate      float64 // messages per second, first publish to last landed
 	cpuPerMsg float64 // microseconds of the receiving process per message
 	corePct   float64 // CPU of the receiving process as a share of one core, over the run
-	rssMB     float64
+	rssMB     float64 // peak resident set size (VmHWM)
 	landed    int
 
 	// gateway only, steady mode
+	heapMB         float64 // the largest go_memstats_heap_inuse_bytes its /metrics showed during the run, MiB
 	diskPerReading float64 // bytes the process wrote to storage per reading
 	commitsPerSec  float64
 	fsyncsPerSec   float64
@@ -188,9 +209,9 @@ func (r benchResult) printSteady(who string, round int) {
 		}
 		return fmt.Sprintf(format, v)
 	}
-	fmt.Printf("%-12s %5d %11.1f %10.1f %10s %9s %9s %8s %8s %8s %8.1f\n", who, round, r.cpuPerMsg, r.corePct,
+	fmt.Printf("%-12s %5d %11.1f %10.1f %10s %9s %9s %8s %8s %8s %8.1f %8s\n", who, round, r.cpuPerMsg, r.corePct,
 		dash(r.diskPerReading, "%.0f"), dash(r.commitsPerSec, "%.1f"), dash(r.fsyncsPerSec, "%.1f"),
-		dash(r.p50, "%.1f"), dash(r.p99, "%.1f"), dash(r.pmax, "%.1f"), r.rssMB)
+		dash(r.p50, "%.1f"), dash(r.p99, "%.1f"), dash(r.pmax, "%.1f"), r.rssMB, dash(r.heapMB, "%.1f"))
 }
 
 func medianOf(rs []benchResult) benchResult {
@@ -210,6 +231,7 @@ func medianOf(rs []benchResult) benchResult {
 		cpuPerMsg:      pick(func(r benchResult) float64 { return r.cpuPerMsg }),
 		corePct:        pick(func(r benchResult) float64 { return r.corePct }),
 		rssMB:          pick(func(r benchResult) float64 { return r.rssMB }),
+		heapMB:         pick(func(r benchResult) float64 { return r.heapMB }),
 		diskPerReading: pick(func(r benchResult) float64 { return r.diskPerReading }),
 		commitsPerSec:  pick(func(r benchResult) float64 { return r.commitsPerSec }),
 		fsyncsPerSec:   pick(func(r benchResult) float64 { return r.fsyncsPerSec }),
@@ -482,7 +504,8 @@ mqtt:
 	if c.Profile != "" {
 		args = append(args, "-cpuprofile", fmt.Sprintf("%s.%d", c.Profile, round))
 	}
-	cmd := exec.CommandContext(ctx, c.Gateway, args...)
+	argv := append(append(strings.Fields(c.Exec), c.Gateway), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return benchResult{}, err
@@ -519,8 +542,10 @@ mqtt:
 	if err != nil {
 		return benchResult{}, err
 	}
+	heap := watchHeap(ctx, metricsURL)
 	start := time.Now()
 	if err := publish(ctx, c, "gw"); err != nil {
+		heap()
 		return benchResult{}, err
 	}
 	want := before + c.Messages*perMsg
@@ -529,6 +554,7 @@ mqtt:
 		time.Sleep(2 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	heapMB := heap()
 	p1, err := readProc(cmd.Process.Pid)
 	if err != nil {
 		return benchResult{}, err
@@ -563,6 +589,7 @@ mqtt:
 			got, c.Messages, strings.Join(lines, "\n"))
 	}
 	res := p1.result(p0, got, elapsed)
+	res.heapMB = heapMB
 	if c.Rate > 0 {
 		secs := elapsed.Seconds()
 		res.diskPerReading = float64(p1.writeBytes-p0.writeBytes) / float64(got*perMsg)
@@ -571,6 +598,33 @@ mqtt:
 		res.p50, res.p99, res.pmax = lat.percentiles(c.Messages)
 	}
 	return res, nil
+}
+
+// watchHeap reads go_memstats_heap_inuse_bytes from the gateway's /metrics every 500 ms until the returned
+// function is called, which stops it and returns the largest value seen, in MiB (0 if /metrics never answered).
+func watchHeap(ctx context.Context, metricsURL string) (stop func() float64) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan float64, 1)
+	go func() {
+		var peak float64
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, ok := scrape(ctx, metricsURL)["go_memstats_heap_inuse_bytes"]; ok {
+				peak = max(peak, v)
+			}
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				done <- peak / (1 << 20)
+				return
+			}
+		}
+	}()
+	return func() float64 {
+		cancel()
+		return <-done
+	}
 }
 
 // latencies collects, from a Kafka consumer, the time from publish (the payload's microsecond timestamp, which
