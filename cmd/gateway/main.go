@@ -8,6 +8,7 @@
 //	gateway validate [-v] [-offline] [-config FILE] [-confdir DIR]  check a configuration, print what would run
 //	gateway schema                     print the JSON Schema of the configuration
 //	gateway deadletters list|export|replay [-input NAME] [-since T] [-url U] [-token T]  the running gateway's dead letters
+//	gateway hash-password              read a password on standard input, print its bcrypt hash (http.auth.password_bcrypt)
 //	gateway modbus read -address A ... read Modbus registers once (commissioning; -h for the flags)
 //	gateway opcua browse -endpoint U   print an opcua: input for a server's variables (commissioning; -h)
 //	gateway opcua trust -endpoint U    show a server's certificate and endpoints, print the lines to pin it
@@ -66,6 +67,8 @@ Usage:
                                         the running gateway's dead letters: list them (newest first), export
                                         them (NDJSON, payloads in base64), or replay them through the current
                                         mappings (needs http.allow_replay: true); address and token from FILE
+  gateway hash-password < FILE          read a password (first line of standard input), print its bcrypt hash
+                                        for http.auth.password_bcrypt
   gateway modbus read -address HOST:PORT [-unit N -register holding -start ADDR -type float32 ...]
                                         read registers once, to commission a device (see gateway modbus read -h)
   gateway opcua browse -endpoint opc.tcp://HOST:4840 [-fingerprint SHA256 -node ID -depth N ...]
@@ -146,6 +149,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "deadletters":
 		return deadLettersCmd(rest, stdout, stderr)
+	case "hash-password":
+		return hashPasswordCmd(rest, os.Stdin, stdout, stderr)
 	case "modbus":
 		return modbusCmd(rest, stdout, stderr)
 	case "opcua":

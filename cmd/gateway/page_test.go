@@ -152,7 +152,10 @@ func TestStatusPageInBrowser(t *testing.T) {
 	})
 	r := inputRows(br.DOM(url, 3*time.Second))["line-b"]
 	if r == nil || !testutil.HasClass(r, "bad") || testutil.Attr(r, "data-condition") != "disconnected" {
-		t.Errorf("line-b's row is not marked disconnected: %v", r)
+		t.Fatalf("line-b's row is not marked disconnected: %v", r)
+	}
+	if errs := testutil.Find(r, func(n *html.Node) bool { return testutil.HasClass(n, "err") }); len(errs) != 1 || strings.TrimSpace(testutil.Text(errs[0])) == "" {
+		t.Errorf("line-b's row does not say why it is disconnected: %q", testutil.Text(r))
 	}
 	shots := map[string][2]int{"gateway-panel.png": {1024, 600}, "gateway-phone.png": {390, 844}}
 	for name, size := range shots {

@@ -8,7 +8,7 @@
 //	auth:
 //	  token: ${FIELDGATE_HTTP_TOKEN}        # Authorization: Bearer <token> (tools, the CLI, Prometheus)
 //	  user: fieldgate                       # HTTP Basic user; default fieldgate
-//	  password_bcrypt: $2a$10$...           # HTTP Basic password (people, in a browser): htpasswd -nbB or
+//	  password_bcrypt: $2a$10$...           # HTTP Basic password (people, in a browser), from
 //	                                        # `gateway hash-password`
 //	  metrics_open: false                   # true: /metrics without a credential (a scraper on a trusted net)
 //	tls: {cert_file: /etc/fieldgate/http.crt, key_file: /etc/fieldgate/http.key}
@@ -72,7 +72,7 @@ func Validate(listen string, a Auth, t TLS) error {
 	}
 	if a.PasswordBcrypt != "" {
 		if _, err := bcrypt.Cost([]byte(a.PasswordBcrypt)); err != nil {
-			errs = append(errs, fieldgate.FieldErrorf("auth.password_bcrypt", "not a bcrypt hash ($2a$..., e.g. from `htpasswd -nbB fieldgate PASSWORD`): %v", err))
+			errs = append(errs, fieldgate.FieldErrorf("auth.password_bcrypt", "not a bcrypt hash ($2a$..., e.g. from `gateway hash-password`): %v", err))
 		}
 	}
 	if a.User != "" && strings.ContainsAny(a.User, ":") {

@@ -93,6 +93,7 @@ type Source struct {
 
 	connected, subscribed           atomic.Bool
 	connects, losses, subscribeErrs atomic.Uint64
+	lastErr                         atomic.Value // string: see Stats.LastError
 	messages, redelivered, readings atomic.Uint64
 	deadLetters, commitErrs         atomic.Uint64
 	acked, commits, discarded       atomic.Uint64
@@ -116,6 +117,7 @@ type subCounters struct {
 type Stats struct {
 	Connected        bool   // the client holds a connection to the broker now
 	Subscribed       bool   // the broker confirmed every subscription on the current connection
+	LastError        string // why the last connection attempt failed, the connection was lost or a subscription not confirmed; cleared by a connect
 	Connects         uint64 // connections established (first and reconnects)
 	ConnectionLosses uint64 // connections lost or dropped on purpose after a failed commit
 	SubscribeErrors  uint64 // subscriptions the broker refused or did not confirm
@@ -178,6 +180,7 @@ func (s *Source) Stats() Stats {
 		Discarded: s.discarded.Load(), AckLatencySeconds: float64(s.ackNanos.Load()) / 1e9,
 		AckLatencyCount: s.ackCount.Load(), Unrouted: s.unrouted.Load(),
 	}
+	st.LastError, _ = s.lastErr.Load().(string)
 	st.Subscriptions = make([]SubscriptionStats, len(s.subs))
 	for i := range s.subs {
 		c := &s.perSub[i]
@@ -235,6 +238,9 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 			delay = firstDelay
 		}
 		s.log.Warn("mqtt session ended, connecting again", "broker", s.cfg.Broker, "in", delay, "err", err)
+		if err != nil {
+			s.lastErr.Store(err.Error())
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
@@ -329,11 +335,15 @@ func (s *Source) options(tlsCfg *tls.Config, handler paho.MessageHandler) *paho.
 		s.subscribed.Store(false)
 		s.connected.Store(true)
 		s.connects.Add(1)
+		s.lastErr.Store("")
 		s.subscribe(c)
 	})
 	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
 		s.losses.Add(1)
 		s.log.Warn("mqtt connection lost; reconnecting", "broker", s.cfg.Broker, "err", err)
+		if !s.connected.Load() { // not when paho ran this after the next connect
+			s.lastErr.Store("connection lost: " + err.Error())
+		}
 	})
 	// paho runs the lost handler concurrently with its reconnect, so it can run after the next connection's
 	// connect handler: what a lost connection changes is done before each reconnect attempt instead.
@@ -368,11 +378,13 @@ func (s *Source) subscribe(c paho.Client) {
 	tok := c.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(s.cfg.ConnectTimeout) {
 		s.subscribeErrs.Add(1)
+		s.lastErr.Store(fmt.Sprintf("subscribe not confirmed within %s", s.cfg.ConnectTimeout))
 		s.log.Error("mqtt subscribe not confirmed in time; retrying on the next connect", "broker", s.cfg.Broker, "timeout", s.cfg.ConnectTimeout)
 		return
 	}
 	if err := tok.Error(); err != nil {
 		s.subscribeErrs.Add(1)
+		s.lastErr.Store("subscribe failed: " + err.Error())
 		s.log.Error("mqtt subscribe failed", "broker", s.cfg.Broker, "err", err)
 		return
 	}
@@ -382,6 +394,7 @@ func (s *Source) subscribe(c paho.Client) {
 			if code == 0x80 {
 				refused = true
 				s.subscribeErrs.Add(1)
+				s.lastErr.Store("the broker refused the subscription " + filter + " (check its ACL)")
 				s.log.Error("mqtt broker refused the subscription (check its ACL)", "broker", s.cfg.Broker, "filter", filter)
 			}
 		}

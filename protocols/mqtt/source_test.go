@@ -525,7 +525,7 @@ func TestRefusedSubscription(t *testing.T) {
 	defer srv.Close()
 	r := run(t, testConfig(fmt.Sprintf("tcp://127.0.0.1:%d", port), uniq("acl")), testutil.NewSink(t))
 	waitFor(t, 15*time.Second, "the refusal", func() bool { return r.src.Stats().SubscribeErrors >= 1 })
-	if st := r.src.Stats(); !st.Connected || st.Subscribed {
+	if st := r.src.Stats(); !st.Connected || st.Subscribed || !strings.Contains(st.LastError, "refused the subscription") {
 		t.Errorf("stats after a refused subscription: %+v", st)
 	}
 }
@@ -545,13 +545,15 @@ func TestReconnectAfterBrokerRestart(t *testing.T) {
 
 	srv.Close()
 	waitFor(t, 15*time.Second, "the loss to be noticed", func() bool { return !r.src.Stats().Connected })
+	// What the status page shows beside the red input: why (the loss, then the refused reconnects).
+	waitFor(t, 15*time.Second, "the last error", func() bool { return r.src.Stats().LastError != "" })
 	srv2 := newMochi(t, port)
 	defer srv2.Close()
 	waitFor(t, 30*time.Second, "the reconnect", func() bool { return r.src.Stats().Subscribed })
 	pub2 := newPublisher(t, url)
 	pub2.one(prefix+"/l1/d1/telemetry", string(telemetry(1)))
 	waitFor(t, 15*time.Second, "the message after the restart", func() bool { n, _ := sk.Count(); return n >= 6 })
-	if st := r.src.Stats(); st.Connects < 2 || st.ConnectionLosses < 1 {
+	if st := r.src.Stats(); st.Connects < 2 || st.ConnectionLosses < 1 || st.LastError != "" {
 		t.Errorf("stats: %+v", st)
 	}
 }

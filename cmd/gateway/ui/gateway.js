@@ -20,7 +20,7 @@
         cls: ok ? "input-row" : "input-row bad",
         data: { input: s.name, condition: s.condition },
         cells: [td(s.name), td(s.type), td(s.condition, "state " + (ok ? "ok" : "bad")), td(s.since ? ago(s.since) : "–", "small"),
-          td(num(s.readings_per_second, 1), "num"), td(num(s.dead_letters), "num"), td(s.last_error || "", "err small")],
+          td(num(s.readings_per_second, 1), "num"), td(num(s.dead_letters), "num"), td(s.last_error || (s.stats && s.stats.last_error) || "", "err small")],
       };
     });
     fill("inputs", rows.length ? table(["Input", "Type", "State", "Since", "Readings/s", "Dead letters", "Last error"], rows) : el("p", "empty", "No inputs configured."));
