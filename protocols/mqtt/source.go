@@ -345,6 +345,13 @@ func (s *Source) options(tlsCfg *tls.Config, handler paho.MessageHandler) *paho.
 			s.lastErr.Store("connection lost: " + err.Error())
 		}
 	})
+	// A failed reconnect attempt is reported in order with the attempts (before the next one), so its reason is
+	// what Stats.LastError shows while paho retries.
+	o.SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
+		if f, ok := n.(paho.ConnectionNotificationFailed); ok {
+			s.lastErr.Store("reconnect failed: " + f.Reason.Error())
+		}
+	})
 	// paho runs the lost handler concurrently with its reconnect, so it can run after the next connection's
 	// connect handler: what a lost connection changes is done before each reconnect attempt instead.
 	o.SetReconnectingHandler(func(_ paho.Client, opts *paho.ClientOptions) {
