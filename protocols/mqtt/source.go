@@ -214,11 +214,9 @@ func (s *Source) Run(ctx context.Context, sink fieldgate.Sink) error {
 	for _, w := range s.cfg.Warnings() {
 		s.log.Warn(w)
 	}
-	mappers := make([]*Mapper, len(s.subs))
-	for i, sub := range s.subs {
-		if mappers[i], err = NewMapper(sub); err != nil {
-			return fmt.Errorf("mqtt input %s: subscriptions[%d]: %w", s.cfg.Name, i, err)
-		}
+	mappers, err := s.newMappers()
+	if err != nil {
+		return err
 	}
 	defer s.deadLog.close()
 	if s.spb != nil {
@@ -458,6 +456,32 @@ type inflight struct {
 	class  string // the dead letter's class (fieldgate.DeadLetterDecode, ...)
 }
 
+// newMappers builds a mapper per subscription; a Mapper serves one caller at a time.
+func (s *Source) newMappers() ([]*Mapper, error) {
+	mappers := make([]*Mapper, len(s.subs))
+	for i, sub := range s.subs {
+		var err error
+		if mappers[i], err = NewMapper(sub); err != nil {
+			return nil, fmt.Errorf("mqtt input %s: subscriptions[%d]: %w", s.cfg.Name, i, err)
+		}
+	}
+	return mappers, nil
+}
+
+// route returns the index of the first subscription (of mappers) whose filter matches topic, else subSparkplug
+// when the Sparkplug host takes it, else subNone.
+func (s *Source) route(mappers []*Mapper, topic string) int {
+	for k, mp := range mappers {
+		if mp.Matches(topic) {
+			return k
+		}
+	}
+	if s.spb != nil && s.spb.matches(topic) {
+		return subSparkplug
+	}
+	return subNone
+}
+
 // oversizeKept is how much of a payload over max_payload_bytes its dead letter keeps: enough to recognise it.
 const oversizeKept = 4096
 
@@ -499,17 +523,8 @@ func (in *intake) handle(_ paho.Client, m paho.Message) {
 	if m.Duplicate() {
 		s.redelivered.Add(1)
 	}
-	f := inflight{msg: m, at: time.Now(), sub: subNone}
 	topic := m.Topic()
-	for k, mp := range in.mappers {
-		if mp.Matches(topic) {
-			f.sub = k
-			break
-		}
-	}
-	if f.sub == subNone && s.spb != nil && s.spb.matches(topic) {
-		f.sub = subSparkplug
-	}
+	f := inflight{msg: m, at: time.Now(), sub: s.route(in.mappers, topic)}
 	in.readings = in.readings[:0]
 	payload := m.Payload()
 	var size int // the payload's size when only its start is stored
@@ -701,25 +716,22 @@ func (s *Source) Replay(d fieldgate.DeadLetter) ([]fieldgate.Reading, error) {
 	s.replayMu.Lock()
 	defer s.replayMu.Unlock()
 	if s.replayMappers == nil {
-		for i, sub := range s.subs {
-			m, err := NewMapper(sub)
-			if err != nil {
-				return nil, fmt.Errorf("subscriptions[%d]: %w", i, err)
-			}
-			s.replayMappers = append(s.replayMappers, m)
+		mappers, err := s.newMappers()
+		if err != nil {
+			return nil, err
 		}
+		s.replayMappers = mappers
 	}
-	for _, m := range s.replayMappers {
-		if m.Matches(d.Origin) {
-			rs, err := m.Map(nil, d.Origin, d.Payload, d.Time)
-			if err != nil {
-				return nil, err
-			}
-			return rs, nil
-		}
-	}
-	if s.spb != nil && s.spb.matches(d.Origin) {
+	switch sub := s.route(s.replayMappers, d.Origin); sub {
+	case subNone:
+		return nil, fmt.Errorf("topic %q matches no subscription", d.Origin)
+	case subSparkplug:
 		return nil, fmt.Errorf("a Sparkplug B message decodes only against the edge node's birth at the time: %w", fieldgate.ErrNotReplayable)
+	default:
+		rs, err := s.replayMappers[sub].Map(nil, d.Origin, d.Payload, d.Time)
+		if err != nil {
+			return nil, err
+		}
+		return rs, nil
 	}
-	return nil, fmt.Errorf("topic %q matches no subscription", d.Origin)
 }
