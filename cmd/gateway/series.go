@@ -6,6 +6,7 @@ package main
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,10 +56,8 @@ func (s *series) observe(r *fieldgate.Reading) {
 	}
 	b := r.GatewayTime.Unix() / int64(sparkStep/time.Second) * int64(sparkStep/time.Second)
 	if n := len(s.points); n > 0 {
+		// s.next stays 0 until the ring is full: the last point is then at n-1.
 		lastIdx := (s.next + n - 1) % n
-		if n < sparkPoints {
-			lastIdx = n - 1
-		}
 		if s.points[lastIdx].bucket == b {
 			s.points[lastIdx].v = v
 			return
@@ -191,8 +190,6 @@ func (h *bufferHistory) minutes() []bufferPoint {
 			DiskWrittenBytesPerHour: jsonFloat(float64(s.written-prev.written) / secs * 3600),
 			CommitsPerSecond:        jsonFloat(float64(s.commits-prev.commits) / secs)})
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	slices.Reverse(out)
 	return out
 }

@@ -1,14 +1,8 @@
 // The central service's status page: /api/status every 2 s; rates from the last two documents.
 "use strict";
 (() => {
-  const { el, num, dur, ago, getJSON, fill, table, td, poll } = fg;
+  const { el, kv, num, dur, ago, getJSON, fill, table, td, poll } = fg;
   let prev = null; // {at, doc}
-
-  function kv(pairs) {
-    const dl = el("dl", "kv");
-    for (const [k, v, cls] of pairs) dl.append(el("dt", "", k), el("dd", cls || "", v));
-    return dl;
-  }
 
   // rate is the change of f(doc) a second since the previous document, "–" before there is one.
   function rate(doc, at, f) {

@@ -1,15 +1,9 @@
 // The gateway's status page: /api/status every 2 s, /api/series every 5 s, /api/deadletters every 5 s.
 "use strict";
 (() => {
-  const { el, spark, chart, num, bytes, dur, ago, getJSON, fill, table, td, poll } = fg;
+  const { el, kv, spark, chart, num, bytes, dur, ago, getJSON, fill, table, td, poll } = fg;
   let series = null; // the last /api/series
   let lastSeries = 0, lastLetters = 0;
-
-  function kv(pairs) {
-    const dl = el("dl", "kv");
-    for (const [k, v, cls] of pairs) dl.append(el("dt", "", k), v instanceof Node ? el("dd", cls || "", null, v) : el("dd", cls || "", v));
-    return dl;
-  }
 
   const goodConditions = new Set(["connected"]);
 

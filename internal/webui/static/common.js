@@ -138,6 +138,13 @@ const fg = (() => {
 
   function td(text, cls) { return el("td", cls || "", text); }
 
+  // kv builds a definition list of [key, value (text or node), value's class] triples.
+  function kv(pairs) {
+    const dl = el("dl", "kv");
+    for (const [k, v, cls] of pairs) dl.append(el("dt", "", k), v instanceof Node ? el("dd", cls || "", null, v) : el("dd", cls || "", v));
+    return dl;
+  }
+
   // poll calls update every ms milliseconds (after the previous call ends) and shows in #conn whether the
   // last one succeeded.
   function poll(update, ms) {
@@ -156,5 +163,5 @@ const fg = (() => {
     tick();
   }
 
-  return { el, svg, spark, chart, num, bytes, dur, ago, getJSON, fill, table, td, poll };
+  return { el, svg, spark, chart, num, bytes, dur, ago, getJSON, fill, table, td, kv, poll };
 })();
