@@ -11,11 +11,11 @@ work=$(mktemp -d /tmp/fieldgate-bench.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; rm -rf "$work"' EXIT
 
-# start_mosquitto NAME [LINES...] starts a private Mosquitto with the given extra configuration lines and prints
-# its port.
+# start_mosquitto VAR NAME [LINES...] starts a private Mosquitto with the given extra configuration lines and sets
+# VAR to its port. (Not called as $(...): its PID must reach pids in this shell, for the trap to stop it.)
 start_mosquitto() {
-	local name=$1 port
-	shift
+	local var=$1 name=$2 port
+	shift 2
 	port=$(free_port)
 	{
 		echo "listener $port 127.0.0.1"
@@ -27,12 +27,12 @@ start_mosquitto() {
 	mosquitto -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
 	pids+=($!)
 	wait_port "$port" 10 mosquitto >&2
-	echo "$port"
+	printf -v "$var" '%s' "$port"
 }
 
 # A plant's steady rates, through a Mosquitto with its default limits (20 messages in flight per client, 1,000
 # queued): the operating point that matters on a Raspberry Pi's SD card.
-steady=$(start_mosquitto steady)
+start_mosquitto steady steady
 echo
 echo "== gateway at steady rates: Mosquitto (default limits) -> gateway (durable buffer) -> Kafka, beside do-nothing paho subscribers"
 bin/devsim bench -gateway bin/gateway -mqtt "tcp://127.0.0.1:$steady" -rate 500 -duration 20s -rounds 3 -payload json
@@ -42,7 +42,7 @@ bin/devsim bench -gateway bin/gateway -mqtt "tcp://127.0.0.1:$steady" -rate 2000
 # publisher loses messages in the broker, the baseline too; so this Mosquitto has the settings README.md
 # recommends for high rates, and the gateway's input is told its in-flight limit (max_inflight), as README.md
 # says to. Both receivers get the same broker.
-fast=$(start_mosquitto fast "max_inflight_messages 1000" "max_queued_messages 1000000")
+start_mosquitto fast fast "max_inflight_messages 1000" "max_queued_messages 1000000"
 echo
 echo "== gateway at full speed: Mosquitto -> gateway (durable buffer) -> Kafka, beside a do-nothing paho subscriber"
 bin/devsim bench -gateway bin/gateway -mqtt "tcp://127.0.0.1:$fast" -n 50000 -rounds 3 -payload json -input "max_inflight: 1000"
