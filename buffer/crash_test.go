@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -118,13 +120,11 @@ func TestKill9(t *testing.T) {
 	}
 }
 
-// crashRound runs the child on childPath with values from base on, kills it at a random point, calls powerCut if
-// set (a power cut: it returns what turns the power on again, called at the end), and checks the file at path
-// (the same file, as it survived). The readings are acknowledged away after the check, so that the next round
-// starts from an empty but used file.
-func crashRound(t *testing.T, childPath, path string, base int, powerCut func() (powerOn func())) {
-	cmd := testutil.TargetCommand(os.Args[0], "-test.run=^TestKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+childPath, crashBaseEnv+"="+strconv.Itoa(base))
+// startChild runs this test binary again, as the test named test, with env added to the environment (through the
+// emulator under FIELDGATE_TEST_EMULATOR); out is its standard output, its standard error is the test's.
+func startChild(t *testing.T, test string, env ...string) (cmd *exec.Cmd, out io.ReadCloser) {
+	cmd = testutil.TargetCommand(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -133,6 +133,15 @@ func crashRound(t *testing.T, childPath, path string, base int, powerCut func() 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, out
+}
+
+// crashRound runs the child on childPath with values from base on, kills it at a random point, calls powerCut if
+// set (a power cut: it returns what turns the power on again, called at the end), and checks the file at path
+// (the same file, as it survived). The readings are acknowledged away after the check, so that the next round
+// starts from an empty but used file.
+func crashRound(t *testing.T, childPath, path string, base int, powerCut func() (powerOn func())) {
+	cmd, out := startChild(t, "TestKill9Child", crashChildEnv+"="+childPath, crashBaseEnv+"="+strconv.Itoa(base))
 	acked := map[int]int64{} // device -> highest value acknowledged
 	type del struct{ v, at int64 }
 	dels := map[int][]del{} // device -> the values Ack may have deleted, and when, in order

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fieldgate/fieldgate"
-	"github.com/fieldgate/fieldgate/internal/testutil"
 )
 
 // letter i: source a or b alternately, payload "i", time t0+i s.
@@ -197,16 +196,7 @@ func TestResolveKill9Child(t *testing.T) {
 // that returned is committed.
 func TestResolveKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "buffer.db")
-	cmd := testutil.TargetCommand(os.Args[0], "-test.run=^TestResolveKill9Child$", "-test.count=1")
-	cmd.Env = append(os.Environ(), resolveChildEnv+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := startChild(t, "TestResolveKill9Child", resolveChildEnv+"="+path)
 	killAt := 20 + rand.IntN(resolveLetterCount/2)
 	done := make(chan map[int]bool)
 	go func() {
